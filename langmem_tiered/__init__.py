@@ -1,0 +1,73 @@
+"""langmem-tiered: long conversational memory for LLM agents at a fraction of the tokens.
+
+Postgres keeps every message, a hot tier (Redis, or in-process) serves the recent part.
+``TieredMemory`` is the sync API, ``AsyncTieredMemory`` the async one; both are one
+implementation (the sync code is generated from the async code).
+"""
+
+from ._engine import Session, TieredMemory
+from ._engine_async import AsyncSession, AsyncTieredMemory
+from .errors import (
+    ConfigurationError,
+    InvalidIdError,
+    InvalidInputError,
+    InvalidMessageError,
+    LangmemError,
+    MemoryClosedError,
+    MessageTooLargeError,
+    MigrationError,
+    RecordNotFoundError,
+    StoreError,
+    StoreUnavailableError,
+    TierError,
+    TierUnavailableError,
+)
+from .models import ROLES, Message, Role, SessionKey, ToolCall
+from .tiers import (
+    AsyncHotTier,
+    AsyncInProcessTier,
+    AsyncRedisTier,
+    HotTier,
+    InProcessTier,
+    RedisTier,
+)
+from .tokens import EstimatingTokenizer, Tokenizer
+from .version import __version__
+
+__all__ = [
+    "ROLES",
+    "AsyncHotTier",
+    "AsyncInProcessTier",
+    "AsyncRedisTier",
+    "AsyncSession",
+    "AsyncTieredMemory",
+    "ConfigurationError",
+    "EstimatingTokenizer",
+    "HotTier",
+    "InProcessTier",
+    "InvalidIdError",
+    "InvalidInputError",
+    "InvalidMessageError",
+    "LangmemError",
+    "MemoryClosedError",
+    "Message",
+    "MessageTooLargeError",
+    "MigrationError",
+    "RecordNotFoundError",
+    "RedisTier",
+    "Role",
+    "Session",
+    "SessionKey",
+    "StoreError",
+    "StoreUnavailableError",
+    "TierError",
+    "TierUnavailableError",
+    "TieredMemory",
+    "Tokenizer",
+    "ToolCall",
+    "__version__",
+]
+
+for _name in ("TieredMemory", "AsyncTieredMemory", "Session", "AsyncSession"):
+    globals()[_name].__module__ = "langmem_tiered"
+del _name

@@ -1,0 +1,459 @@
+"""The engine: :class:`AsyncTieredMemory` and its :class:`AsyncSession` handles.
+
+This file is the one implementation; ``_engine.py`` (``TieredMemory``, ``Session``) is
+generated from it by ``tools/async_to_sync.py``, so the sync API is truly synchronous (no
+hidden event loop, safe in Jupyter) and cannot drift from the async one.
+
+Write-through: an append commits to Postgres first and is acknowledged only then; the copy
+to the hot tier comes after. If the hot tier fails at that point the append still succeeds,
+the session's hot entry is invalidated (or, if the hot tier cannot even be reached, the session
+is remembered as *dirty* and invalidated before the hot tier is used for it again) and the
+``hot_write_failures`` counter says so. Read-through: ``recent()`` serves a window from the hot
+tier only if it provably holds the latest messages (see :mod:`.tiers.base`); anything else is
+read from Postgres and the window refilled. Nothing ever lives only in the hot tier.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from os import PathLike
+from types import TracebackType
+from typing import Any
+
+from ._acompat import ALock, to_thread
+from .errors import (
+    ConfigurationError,
+    InvalidInputError,
+    InvalidMessageError,
+    MemoryClosedError,
+    TierError,
+)
+from .models import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    Message,
+    SessionKey,
+    check_json_value,
+    check_message_for_write,
+    coerce_message,
+)
+from .store._pg_async import AsyncPostgresStore
+from .store.embedded import default_data_path, start_embedded
+from .tiers._inprocess_async import AsyncInProcessTier
+from .tiers._redis_async import AsyncRedisTier
+from .tiers.base import DEFAULT_HOT_TTL_SECONDS, DEFAULT_WINDOW_SIZE, HotRead, HotState, usable_window
+from .tiers.protocol_async import AsyncHotTier
+from .tokens import Tokenizer, default_tokenizer
+
+__all__ = ["AsyncSession", "AsyncTieredMemory"]
+
+_SKIPPED = object()
+"""Returned by ``_hot`` when the hot tier was not used or failed."""
+
+HOT_RETRY_SECONDS = 1.0
+"""After the hot tier fails, it is bypassed for this long before being tried again."""
+
+
+class AsyncTieredMemory:
+    """Tiered conversational memory: Postgres as truth, a hot tier for recent messages.
+
+    Use :meth:`local` for the embedded default (a private PostgreSQL with pgvector in a
+    folder, and the in-process hot tier) and :meth:`connect` for production (your Postgres
+    and Redis). Constructing it directly opens nothing until first use or :meth:`open`.
+
+    Args:
+        postgres_url: Postgres to use; ``None`` starts the embedded server in ``path``.
+        redis_url: Redis for the hot tier; ``None`` uses the in-process tier.
+        path: Data folder of the embedded server (default: a per-user data folder).
+        hot_tier: A ready hot tier (overrides ``redis_url``).
+        schema: Postgres schema of the tables.
+        window_size: Recent messages kept hot per session.
+        hot_ttl_seconds: Sliding TTL of a session in the hot tier.
+        max_message_bytes: Larger messages are rejected with ``MessageTooLargeError``.
+        tokenizer: Counts each message's tokens (default: offline estimator).
+        redis_prefix: First part of every Redis key.
+        pool_max_size: Upper bound of the Postgres connection pool.
+    """
+
+    def __init__(
+        self,
+        *,
+        postgres_url: str | None = None,
+        redis_url: str | None = None,
+        path: str | PathLike[str] | None = None,
+        hot_tier: AsyncHotTier | None = None,
+        schema: str = "langmem",
+        window_size: int = DEFAULT_WINDOW_SIZE,
+        hot_ttl_seconds: float = DEFAULT_HOT_TTL_SECONDS,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        tokenizer: Tokenizer | None = None,
+        redis_prefix: str = "lmt",
+        pool_max_size: int = 8,
+    ) -> None:
+        if postgres_url is not None and path is not None:
+            raise ConfigurationError("give postgres_url or path (embedded server), not both")
+        if max_message_bytes < 1024:
+            raise ConfigurationError("max_message_bytes must be at least 1024")
+        self.max_message_bytes = max_message_bytes
+        self.path = None if postgres_url is not None else (path or default_data_path())
+        self._postgres_url = postgres_url
+        self._schema = schema
+        self._pool_max_size = pool_max_size
+        if hot_tier is None:
+            if redis_url is not None:
+                hot_tier = AsyncRedisTier(
+                    redis_url,
+                    prefix=redis_prefix,
+                    window_size=window_size,
+                    ttl_seconds=hot_ttl_seconds,
+                )
+            else:
+                hot_tier = AsyncInProcessTier(window_size=window_size, ttl_seconds=hot_ttl_seconds)
+        self._tier: AsyncHotTier = hot_tier
+        self._tokenizer = tokenizer or default_tokenizer()
+        self._store: AsyncPostgresStore | None = None
+        self._open_lock = ALock()
+        self._closed = False
+        self._dirty: set[SessionKey] = set()
+        self._hot_down_until = 0.0
+        self._stats: dict[str, int] = dict.fromkeys(
+            (
+                "appends",
+                "messages_appended",
+                "idempotent_replays",
+                "hot_hits",
+                "hot_misses",
+                "hot_repairs",
+                "hot_write_failures",
+                "hot_read_failures",
+                "hot_invalidations",
+                "hot_bypassed",
+            ),
+            0,
+        )
+
+    # -- construction and lifecycle -------------------------------------------------------
+
+    @classmethod
+    async def local(
+        cls, path: str | PathLike[str] | None = None, **options: Any
+    ) -> AsyncTieredMemory:
+        """Open the embedded default: private Postgres + pgvector in ``path``, in-process hot tier.
+
+        Data persists in ``path`` across runs; the server stops when the last process using
+        it exits.
+        """
+        memory = cls(path=path, **options)
+        await memory.open()
+        return memory
+
+    @classmethod
+    async def connect(
+        cls, *, postgres_url: str, redis_url: str | None = None, **options: Any
+    ) -> AsyncTieredMemory:
+        """Open against your own Postgres and (optionally) Redis, applying migrations."""
+        memory = cls(postgres_url=postgres_url, redis_url=redis_url, **options)
+        await memory.open()
+        return memory
+
+    async def open(self) -> None:
+        """Start the embedded server if needed, connect, and migrate. Idempotent."""
+        if self._closed:
+            raise MemoryClosedError("this memory was closed")
+        if self._store is not None:
+            return
+        async with self._open_lock:
+            if self._store is not None:
+                return
+            url = self._postgres_url
+            if url is None:
+                assert self.path is not None
+                url = await to_thread(start_embedded, self.path)
+            store = AsyncPostgresStore(url, schema=self._schema, max_size=self._pool_max_size)
+            await store.open()
+            self._store = store
+
+    async def close(self) -> None:
+        """Close connections. The memory cannot be used afterwards."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self._tier.close()
+        finally:
+            if self._store is not None:
+                await self._store.close()
+
+    async def __aenter__(self) -> AsyncTieredMemory:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def _ready(self) -> AsyncPostgresStore:
+        if self._closed:
+            raise MemoryClosedError("this memory was closed")
+        if self._store is None:
+            await self.open()
+        assert self._store is not None
+        return self._store
+
+    # -- public -----------------------------------------------------------------------------
+
+    @property
+    def hot_tier(self) -> AsyncHotTier:
+        """The hot tier in use."""
+        return self._tier
+
+    @property
+    def store(self) -> AsyncPostgresStore | None:
+        """The durable store (``None`` until opened)."""
+        return self._store
+
+    def session(self, tenant: str, user: str, session: str) -> AsyncSession:
+        """A handle on one conversation. No I/O happens until a method is called.
+
+        Raises:
+            InvalidIdError: an id is empty, too long, or holds control characters.
+        """
+        return AsyncSession(self, SessionKey(tenant, user, session))
+
+    def stats(self) -> dict[str, Any]:
+        """Counters since this object was created, and the hot tier in use."""
+        out: dict[str, Any] = dict(self._stats)
+        out["hot_tier"] = self._tier.name
+        out["dirty_sessions"] = len(self._dirty)
+        return out
+
+    async def health(self) -> dict[str, Any]:
+        """Whether Postgres and the hot tier answer, and the schema version."""
+        store = await self._ready()
+        postgres = await store.ping()
+        return {
+            "postgres": postgres,
+            "schema_version": await store.schema_version() if postgres else None,
+            "hot_tier": self._tier.name,
+            "hot_tier_ok": await self._tier.ping(),
+        }
+
+    # -- hot-tier guard -----------------------------------------------------------------------
+
+    async def _hot(self, key: SessionKey, op: str, *args: Any, writing: bool) -> Any:
+        """Call ``hot_tier.<op>(key, *args)``; on failure count it and return ``_SKIPPED``.
+
+        A write that cannot reach the hot tier leaves the session dirty: its hot entry may be
+        stale, so it is invalidated before the hot tier serves that session again.
+        """
+        if time.monotonic() < self._hot_down_until:
+            self._stats["hot_bypassed"] += 1
+            if writing:
+                self._dirty.add(key)
+            return _SKIPPED
+        try:
+            if key in self._dirty:
+                await self._tier.invalidate(key)
+                self._dirty.discard(key)
+                self._stats["hot_invalidations"] += 1
+            return await getattr(self._tier, op)(key, *args)
+        except TierError:
+            self._stats["hot_write_failures" if writing else "hot_read_failures"] += 1
+            if writing:
+                await self._invalidate_after_failure(key)
+            return _SKIPPED
+
+    async def _invalidate_after_failure(self, key: SessionKey) -> None:
+        try:
+            await self._tier.invalidate(key)
+            self._dirty.discard(key)
+            self._stats["hot_invalidations"] += 1
+        except TierError:
+            self._dirty.add(key)
+            self._hot_down_until = time.monotonic() + HOT_RETRY_SECONDS
+
+    # -- operations behind the session handle ------------------------------------------------
+
+    def _prepare(self, items: Sequence[Message | Mapping[str, Any]]) -> tuple[list[Message], bytes]:
+        """Validate and token-count a batch; return it with its JSON payload. No I/O."""
+        if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Sequence):
+            raise InvalidMessageError("add_messages takes a list of messages")
+        messages: list[Message] = []
+        encoded: list[bytes] = []
+        seen: set[str] = set()
+        for item in items:
+            message = coerce_message(item)
+            if message.id in seen:
+                raise InvalidMessageError(f"message id {message.id!r} appears twice in one batch")
+            seen.add(message.id)
+            if message.token_count is None:
+                message = message.model_copy(update={"token_count": self._count_tokens(message)})
+            encoded.append(check_message_for_write(message, self.max_message_bytes))
+            messages.append(message)
+        return messages, b"[" + b",".join(encoded) + b"]"
+
+    def _count_tokens(self, message: Message) -> int:
+        count = self._tokenizer.count(message.text)
+        if message.tool_calls:
+            calls = [c.model_dump() for c in message.tool_calls]
+            count += self._tokenizer.count(json.dumps(calls, ensure_ascii=False))
+        return count
+
+    async def _append(
+        self, key: SessionKey, items: Sequence[Message | Mapping[str, Any]]
+    ) -> list[Message]:
+        messages, payload = self._prepare(items)
+        store = await self._ready()
+        if not messages:
+            return []
+        results = await store.append(key, payload)
+        stored: list[Message] = []
+        fresh: list[Message] = []
+        for message, (_, seq, created_at, inserted) in zip(messages, results, strict=True):
+            kept = message.model_copy(update={"seq": seq, "created_at": created_at})
+            stored.append(kept)
+            if inserted:
+                fresh.append(kept)
+        self._stats["appends"] += 1
+        self._stats["messages_appended"] += len(fresh)
+        self._stats["idempotent_replays"] += len(stored) - len(fresh)
+        if fresh:
+            await self._hot(key, "append", fresh, writing=True)
+        return stored
+
+    async def _recent(self, key: SessionKey, n: int) -> list[Message]:
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise InvalidInputError(f"n must be a non-negative int, got {n!r}")
+        store = await self._ready()
+        if n == 0:
+            return []
+        window = self._tier.window_size
+        if n <= window:
+            hot = await self._hot(key, "read", n, writing=False)
+            if isinstance(hot, HotRead):
+                served = usable_window(hot, n)
+                if served is not None:
+                    self._stats["hot_hits"] += 1
+                    return served
+                self._stats["hot_repairs"] += 1
+            else:
+                self._stats["hot_misses"] += 1
+        else:
+            self._stats["hot_misses"] += 1
+        last_seq, lo, messages = await store.tail(key, max(n, window))
+        await self._hot(key, "fill", last_seq, lo, messages[-window:], writing=False)
+        return messages[-n:]
+
+    async def _messages(
+        self, key: SessionKey, after_seq: int | None, limit: int | None
+    ) -> list[Message]:
+        if after_seq is not None and (not isinstance(after_seq, int) or after_seq < 0):
+            raise InvalidInputError(f"after_seq must be a non-negative int, got {after_seq!r}")
+        if limit is not None and (not isinstance(limit, int) or limit < 0):
+            raise InvalidInputError(f"limit must be a non-negative int, got {limit!r}")
+        store = await self._ready()
+        return await store.messages(key, after_seq=after_seq or 0, limit=limit)
+
+    async def _state(self, key: SessionKey) -> dict[str, Any]:
+        store = await self._ready()
+        cached = await self._hot(key, "get_state", writing=False)
+        if isinstance(cached, HotState):
+            return cached.state
+        state = await store.get_state(key)
+        if state.version:
+            await self._hot(key, "put_state", state, writing=False)
+        return dict(state.state)
+
+    async def _update_state(self, key: SessionKey, slots: dict[str, Any]) -> dict[str, Any]:
+        check_json_value(slots, "state")
+        store = await self._ready()
+        if not slots:
+            return await self._state(key)
+        state = await store.update_state(key, slots)
+        await self._hot(key, "put_state", state, writing=True)
+        return dict(state.state)
+
+    async def _clear(self, key: SessionKey) -> int:
+        store = await self._ready()
+        removed = await store.clear(key)
+        await self._hot(key, "invalidate", writing=True)
+        return removed
+
+
+class AsyncSession:
+    """One conversation ``(tenant, user, session)`` of an :class:`AsyncTieredMemory`."""
+
+    def __init__(self, memory: AsyncTieredMemory, key: SessionKey) -> None:
+        self.memory = memory
+        self.key = key
+
+    @property
+    def tenant(self) -> str:
+        return self.key.tenant
+
+    @property
+    def user(self) -> str:
+        return self.key.user
+
+    @property
+    def session_id(self) -> str:
+        return self.key.session
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.key.tenant!r}, {self.key.user!r}, {self.key.session!r})"
+
+    async def add_messages(self, messages: Sequence[Message | Mapping[str, Any]]) -> list[Message]:
+        """Store messages durably, in order, and return them with ``seq`` and ``created_at``.
+
+        The batch is validated first and stored atomically: either all new messages are
+        committed or none. A message whose ``id`` is already stored is not stored again; it
+        comes back with its original seq (retries are idempotent).
+
+        Raises:
+            InvalidMessageError: a message is malformed (nothing is written).
+            MessageTooLargeError: a message exceeds ``max_message_bytes`` (nothing is written).
+            StoreUnavailableError: Postgres could not be reached (nothing was acknowledged).
+        """
+        return await self.memory._append(self.key, messages)
+
+    async def add_message(
+        self, message: Message | Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> Message:
+        """Store one message, given as a :class:`Message`, a mapping, or keyword fields.
+
+        Example: ``await s.add_message(role="user", content="Oi", metadata={"channel": "wa"})``.
+        """
+        if message is not None and fields:
+            raise InvalidInputError("pass a message or keyword fields, not both")
+        stored = await self.memory._append(self.key, [message if message is not None else fields])
+        return stored[0]
+
+    async def messages(
+        self, after_seq: int | None = None, limit: int | None = None
+    ) -> list[Message]:
+        """The full durable history from Postgres, in seq order."""
+        return await self.memory._messages(self.key, after_seq, limit)
+
+    async def recent(self, n: int = 20) -> list[Message]:
+        """The last ``n`` messages, from the hot tier when it provably has them."""
+        return await self.memory._recent(self.key, n)
+
+    async def state(self) -> dict[str, Any]:
+        """The session's structured state slots (empty dict for a new session)."""
+        return await self.memory._state(self.key)
+
+    async def update_state(self, **slots: Any) -> dict[str, Any]:
+        """Merge slots into the session state (durably) and return the whole new state."""
+        return await self.memory._update_state(self.key, slots)
+
+    async def clear(self) -> int:
+        """Delete the session's messages and state; returns how many messages were removed.
+
+        Seqs of later messages continue after the last one ever stored.
+        """
+        return await self.memory._clear(self.key)

@@ -1,0 +1,113 @@
+"""The exception hierarchy of langmem-tiered.
+
+Every error the package raises on purpose derives from :class:`LangmemError`, so one
+``except LangmemError`` catches them all. Errors about bad input also derive from
+:class:`ValueError`, and a missing record from :class:`KeyError`, so code written against
+the standard exceptions keeps working::
+
+    LangmemError
+    ├── ConfigurationError (ValueError)        bad settings, URLs, limits
+    ├── InvalidInputError (ValueError)         bad data handed to a public method
+    │   ├── InvalidIdError                     empty/oversized/NUL/surrogate tenant, user or session id
+    │   └── InvalidMessageError                unknown role, bad content, NUL bytes, duplicate ids
+    │       └── MessageTooLargeError           over ``max_message_bytes``
+    ├── StoreError                             the durable Postgres store
+    │   ├── StoreUnavailableError              cannot connect / connection lost after retries
+    │   └── MigrationError                     schema newer than the code, or an edited migration
+    ├── TierError                              the hot tier (Redis or in-process)
+    │   └── TierUnavailableError               the hot tier did not answer
+    ├── RecordNotFoundError (KeyError)
+    └── MemoryClosedError                      the memory object was closed
+
+Driver exceptions are wrapped with ``raise ... from exc`` so the original stays visible.
+Bad input is always rejected before anything is written: a raised ``InvalidInputError``
+means the store is unchanged.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigurationError",
+    "InvalidIdError",
+    "InvalidInputError",
+    "InvalidMessageError",
+    "LangmemError",
+    "MemoryClosedError",
+    "MessageTooLargeError",
+    "MigrationError",
+    "RecordNotFoundError",
+    "StoreError",
+    "StoreUnavailableError",
+    "TierError",
+    "TierUnavailableError",
+]
+
+
+class LangmemError(Exception):
+    """Base class of every error raised by langmem-tiered."""
+
+
+class ConfigurationError(LangmemError, ValueError):
+    """A setting, URL or limit given to the package is invalid."""
+
+
+class InvalidInputError(LangmemError, ValueError):
+    """Data handed to a public method is invalid; nothing was written."""
+
+
+class InvalidIdError(InvalidInputError):
+    """A tenant, user, session or message id is empty, too long, or holds forbidden characters."""
+
+
+class InvalidMessageError(InvalidInputError):
+    """A message is malformed: unknown role, bad content, NUL bytes or invalid UTF-8."""
+
+
+class MessageTooLargeError(InvalidMessageError):
+    """A message is larger than the configured ``max_message_bytes``."""
+
+
+class StoreError(LangmemError):
+    """The durable Postgres store failed."""
+
+
+class StoreUnavailableError(StoreError):
+    """The durable store could not be reached, even after retrying."""
+
+
+class MigrationError(StoreError):
+    """The database schema cannot be brought to the version this code needs."""
+
+
+class TierError(LangmemError):
+    """The hot tier failed."""
+
+
+class TierUnavailableError(TierError):
+    """The hot tier did not answer (connection refused, reset or timed out)."""
+
+
+class RecordNotFoundError(LangmemError, KeyError):
+    """A requested record does not exist."""
+
+
+class MemoryClosedError(LangmemError):
+    """The memory object has been closed and cannot be used any more."""
+
+
+for _cls in (
+    LangmemError,
+    ConfigurationError,
+    InvalidInputError,
+    InvalidIdError,
+    InvalidMessageError,
+    MessageTooLargeError,
+    StoreError,
+    StoreUnavailableError,
+    MigrationError,
+    TierError,
+    TierUnavailableError,
+    RecordNotFoundError,
+    MemoryClosedError,
+):
+    _cls.__module__ = "langmem_tiered"

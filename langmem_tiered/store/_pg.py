@@ -1,0 +1,230 @@
+# WARNING: this file is generated from langmem_tiered/store/_pg_async.py by tools/async_to_sync.py. DO NOT EDIT.
+"""The durable store on PostgreSQL (psycopg 3 async pool; the sync twin ``_pg.py`` is generated).
+
+Postgres is the source of truth: a message is acknowledged only after the statement that
+stores it has committed. Connections run in autocommit mode and every write is a single
+statement (``lmt_append`` does the whole append server-side), so a write costs one round trip
+and is atomic. Operations that may be retried safely (all of them: appends are idempotent by
+message id) are retried with tenacity when the connection fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from ..errors import ConfigurationError, MigrationError, StoreError, StoreUnavailableError
+from ..models import Message, SessionKey, json_dumps
+from ..tiers.base import HotState
+from .schema import CREATE_VERSION_TABLE, check_schema_name, load_migrations, lock_key
+
+__all__ = ["PostgresStore", "AppendResult"]
+AppendResult = tuple[str, int, datetime, bool]
+"``(message_id, seq, created_at, inserted)`` for each message of an append, in order."
+_COLUMNS = "seq, message_id, role, content, name, tool_calls, tool_call_id, metadata, token_count, created_at"
+_PK = "tenant_id = %(t)s AND user_id = %(u)s AND session_id = %(s)s"
+_SQL_APPEND = "SELECT message_id, seq, created_at, inserted FROM lmt_append(%s, %s, %s, %s::json)"
+_SQL_MESSAGES = f"SELECT {_COLUMNS} FROM lmt_messages WHERE {_PK} AND seq > %(after)s ORDER BY seq LIMIT %(limit)s"
+_SQL_TAIL = f"\nSELECT s.last_seq,\n       (SELECT min(seq) FROM lmt_messages WHERE {_PK}),\n       m.*\nFROM lmt_sessions s\nLEFT JOIN LATERAL (\n    SELECT {_COLUMNS} FROM lmt_messages WHERE {_PK} ORDER BY seq DESC LIMIT %(n)s\n) m ON true\nWHERE s.{_PK.replace(' AND ', ' AND s.')}\nORDER BY m.seq\n"
+_SQL_GET_STATE = f"SELECT state, state_version FROM lmt_sessions WHERE {_PK}"
+_SQL_UPDATE_STATE = """
+INSERT INTO lmt_sessions AS s (tenant_id, user_id, session_id, state, state_version)
+VALUES (%(t)s, %(u)s, %(s)s, %(state)s::jsonb, 1)
+ON CONFLICT (tenant_id, user_id, session_id) DO UPDATE
+SET state = s.state || EXCLUDED.state, state_version = s.state_version + 1, updated_at = now()
+RETURNING state, state_version
+"""
+_SQL_CLEAR = f"\nWITH gone AS (DELETE FROM lmt_messages WHERE {_PK} RETURNING 1)\nUPDATE lmt_sessions SET state = '{{}}', state_version = state_version + 1, updated_at = now()\nWHERE {_PK}\nRETURNING (SELECT count(*) FROM gone)\n"
+
+
+def _key_params(key: SessionKey) -> dict[str, Any]:
+    return {"t": key.tenant, "u": key.user, "s": key.session}
+
+
+def _row_to_message(row: Sequence[Any]) -> Message:
+    return Message.model_validate(
+        {
+            "seq": row[0],
+            "id": row[1],
+            "role": row[2],
+            "content": row[3],
+            "name": row[4],
+            "tool_calls": row[5],
+            "tool_call_id": row[6],
+            "metadata": row[7],
+            "token_count": row[8],
+            "created_at": row[9],
+        }
+    )
+
+
+class PostgresStore:
+    """Sessions and messages in PostgreSQL.
+
+    Args:
+        url: libpq connection string or ``postgresql://`` URL.
+        schema: Postgres schema holding the tables (created if missing).
+        min_size: Connections kept open in the pool.
+        max_size: Upper bound of the pool.
+        connect_timeout: Seconds to wait for a connection before giving up.
+        attempts: Tries per operation when the connection fails (operations are idempotent).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str = "langmem",
+        min_size: int = 1,
+        max_size: int = 8,
+        connect_timeout: float = 10.0,
+        attempts: int = 3,
+    ) -> None:
+        if not isinstance(url, str) or not url:
+            raise ConfigurationError("postgres_url must be a non-empty string")
+        if not 1 <= min_size <= max_size or attempts < 1:
+            raise ConfigurationError("need 1 <= min_size <= max_size and attempts >= 1")
+        self.url = url
+        self.schema = check_schema_name(schema)
+        self._connect_timeout = connect_timeout
+        self._attempts = attempts
+        self._pool = ConnectionPool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            open=False,
+            timeout=connect_timeout,
+            kwargs={
+                "autocommit": True,
+                "options": f"-c search_path={self.schema},public -c timezone=UTC",
+            },
+        )
+
+    def open(self) -> None:
+        """Open the pool and apply pending migrations."""
+        try:
+            self._pool.open(wait=True, timeout=self._connect_timeout)
+        except psycopg.Error as exc:
+            self._pool.close()
+            raise StoreUnavailableError(f"cannot connect to Postgres: {exc}") from exc
+        self.migrate()
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def _retrying(self) -> Retrying:
+        return Retrying(
+            retry=retry_if_exception_type(psycopg.OperationalError),
+            stop=stop_after_attempt(self._attempts),
+            wait=wait_exponential(multiplier=0.05, max=1.0),
+            reraise=True,
+        )
+
+    def _fetch(self, query: str, params: Any) -> list[tuple[Any, ...]]:
+        """Run one statement (retried on connection failures) and return its rows."""
+        try:
+            for attempt in self._retrying():
+                with attempt:
+                    with self._pool.connection() as conn:
+                        cur = conn.execute(query, params)
+                        return cur.fetchall() if cur.description else []
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailableError(f"Postgres unavailable: {exc}") from exc
+        except psycopg.Error as exc:
+            raise StoreError(f"Postgres error: {exc}") from exc
+        raise AssertionError("unreachable")
+
+    def migrate(self) -> list[int]:
+        """Apply pending migrations under an advisory lock; return the versions applied."""
+        migrations = load_migrations()
+        applied: list[int] = []
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", [lock_key(self.schema)])
+                conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
+                conn.execute(f"SET LOCAL search_path TO {self.schema}, public")
+                conn.execute(CREATE_VERSION_TABLE)
+                cur = conn.execute("SELECT version, checksum FROM lmt_schema_version")
+                done = {row[0]: row[1] for row in cur.fetchall()}
+                known = {m.version for m in migrations}
+                newer = sorted((v for v in done if v not in known))
+                if newer:
+                    raise MigrationError(
+                        f"schema {self.schema!r} has migrations {newer} this version of langmem-tiered does not know; upgrade the package"
+                    )
+                for m in migrations:
+                    if m.version in done:
+                        if done[m.version] != m.checksum:
+                            raise MigrationError(
+                                f"migration {m.version:04d}_{m.name} was changed after it was applied"
+                            )
+                        continue
+                    conn.execute(m.sql.encode())
+                    conn.execute(
+                        "INSERT INTO lmt_schema_version (version, name, checksum) VALUES (%s, %s, %s)",
+                        [m.version, m.name, m.checksum],
+                    )
+                    applied.append(m.version)
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailableError(f"Postgres unavailable during migration: {exc}") from exc
+        except psycopg.Error as exc:
+            raise MigrationError(f"migration failed: {exc}") from exc
+        return applied
+
+    def schema_version(self) -> int:
+        """Highest applied migration version (0 when none)."""
+        rows = self._fetch("SELECT coalesce(max(version), 0) FROM lmt_schema_version", None)
+        return int(rows[0][0])
+
+    def append(self, key: SessionKey, payload: bytes) -> list[AppendResult]:
+        """Append a JSON array of messages; see ``lmt_append`` in migration 0001."""
+        rows = self._fetch(
+            _SQL_APPEND, [key.tenant, key.user, key.session, payload.decode("utf-8")]
+        )
+        return [(r[0], int(r[1]), r[2], bool(r[3])) for r in rows]
+
+    def messages(
+        self, key: SessionKey, *, after_seq: int = 0, limit: int | None = None
+    ) -> list[Message]:
+        """Durable history in seq order."""
+        params = _key_params(key)
+        params.update(after=after_seq, limit=limit)
+        return [_row_to_message(r) for r in self._fetch(_SQL_MESSAGES, params)]
+
+    def tail(self, key: SessionKey, n: int) -> tuple[int, int, list[Message]]:
+        """``(last_seq, lowest seq, last n messages)`` read in one snapshot."""
+        params = _key_params(key)
+        params["n"] = n
+        rows = self._fetch(_SQL_TAIL, params)
+        if not rows:
+            return (0, 1, [])
+        last_seq = int(rows[0][0])
+        lo = int(rows[0][1]) if rows[0][1] is not None else last_seq + 1
+        return (last_seq, lo, [_row_to_message(r[2:]) for r in rows if r[2] is not None])
+
+    def get_state(self, key: SessionKey) -> HotState:
+        rows = self._fetch(_SQL_GET_STATE, _key_params(key))
+        return HotState(rows[0][0], int(rows[0][1])) if rows else HotState({}, 0)
+
+    def update_state(self, key: SessionKey, slots: dict[str, Any]) -> HotState:
+        params = _key_params(key)
+        params["state"] = json_dumps(slots).decode("utf-8")
+        rows = self._fetch(_SQL_UPDATE_STATE, params)
+        return HotState(rows[0][0], int(rows[0][1]))
+
+    def clear(self, key: SessionKey) -> int:
+        """Delete the session's messages and state; seqs continue after the last one. Returns count."""
+        rows = self._fetch(_SQL_CLEAR, _key_params(key))
+        return int(rows[0][0]) if rows else 0
+
+    def ping(self) -> bool:
+        try:
+            self._fetch("SELECT 1", None)
+            return True
+        except StoreError:
+            return False

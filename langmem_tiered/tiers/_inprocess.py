@@ -1,0 +1,150 @@
+# WARNING: this file is generated from langmem_tiered/tiers/_inprocess_async.py by tools/async_to_sync.py. DO NOT EDIT.
+"""In-process hot tier: a bounded LRU of session windows with a sliding TTL.
+
+For the embedded default and single-process use. It follows the same rules as the Redis tier
+(:mod:`.base`) so the engine cannot tell them apart; the tier contract tests run against both.
+A plain :class:`threading.Lock` guards the dict: no ``await`` happens while it is held, so the
+async twin can share it with threads (Jupyter, ``asyncio.to_thread``) safely.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ..errors import ConfigurationError
+from ..models import Message, SessionKey
+from .base import DEFAULT_HOT_TTL_SECONDS, DEFAULT_WINDOW_SIZE, HotRead, HotState
+
+__all__ = ["InProcessTier"]
+
+
+@dataclass
+class _Entry:
+    seq: int | None = None
+    ok: bool = False
+    lo: int = 1
+    window: deque[Message] = field(default_factory=deque)
+    state: HotState | None = None
+    expires_at: float = 0.0
+
+
+class InProcessTier:
+    """Hot tier living in this process's memory.
+
+    Args:
+        window_size: Messages kept per session.
+        ttl_seconds: Sliding time-to-live of a session's entry.
+        max_sessions: Least-recently-used sessions beyond this are dropped.
+    """
+
+    name = "inprocess"
+
+    def __init__(
+        self,
+        *,
+        window_size: int = DEFAULT_WINDOW_SIZE,
+        ttl_seconds: float = DEFAULT_HOT_TTL_SECONDS,
+        max_sessions: int = 10000,
+    ) -> None:
+        if window_size < 1 or ttl_seconds <= 0 or max_sessions < 1:
+            raise ConfigurationError("window_size, ttl_seconds and max_sessions must be positive")
+        self.window_size = window_size
+        self.ttl_seconds = float(ttl_seconds)
+        self.max_sessions = max_sessions
+        self._entries: OrderedDict[SessionKey, _Entry] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _touch(self, key: SessionKey, create: bool) -> _Entry | None:
+        now = time.monotonic()
+        entry = self._entries.get(key)
+        if entry is not None and entry.expires_at <= now:
+            del self._entries[key]
+            entry = None
+        if entry is None:
+            if not create:
+                return None
+            entry = _Entry(window=deque(maxlen=self.window_size))
+            self._entries[key] = entry
+            while len(self._entries) > self.max_sessions:
+                self._entries.popitem(last=False)
+        else:
+            self._entries.move_to_end(key)
+        entry.expires_at = now + self.ttl_seconds
+        return entry
+
+    def append(self, key: SessionKey, messages: Sequence[Message]) -> None:
+        if not messages:
+            return
+        first, last = (messages[0].seq, messages[-1].seq)
+        assert first is not None and last is not None
+        with self._lock:
+            entry = self._touch(key, create=True)
+            assert entry is not None
+            if entry.seq is None and first == 1:
+                entry.window.clear()
+                entry.window.extend(messages[-self.window_size :])
+                entry.seq, entry.ok, entry.lo = (last, True, 1)
+            elif entry.seq is None:
+                entry.seq, entry.ok = (last, False)
+                entry.window.clear()
+            elif last <= entry.seq:
+                pass
+            elif first == entry.seq + 1:
+                if entry.ok:
+                    entry.window.extend(messages[-self.window_size :])
+                entry.seq = last
+            else:
+                entry.seq, entry.ok = (last, False)
+                entry.window.clear()
+
+    def fill(self, key: SessionKey, last_seq: int, lo: int, messages: Sequence[Message]) -> None:
+        with self._lock:
+            entry = self._touch(key, create=True)
+            assert entry is not None
+            if entry.seq is not None and entry.seq > last_seq:
+                return
+            entry.window.clear()
+            entry.window.extend(messages[-self.window_size :])
+            entry.seq, entry.ok, entry.lo = (last_seq, True, lo)
+
+    def read(self, key: SessionKey, n: int) -> HotRead | None:
+        with self._lock:
+            entry = self._touch(key, create=False)
+            if entry is None or not entry.ok or entry.seq is None:
+                return None
+            start = max(0, len(entry.window) - n)
+            return HotRead(
+                entry.seq, entry.lo, [entry.window[i] for i in range(start, len(entry.window))]
+            )
+
+    def put_state(self, key: SessionKey, state: HotState) -> None:
+        with self._lock:
+            entry = self._touch(key, create=True)
+            assert entry is not None
+            if entry.state is None or entry.state.version < state.version:
+                entry.state = HotState(dict(state.state), state.version)
+
+    def get_state(self, key: SessionKey) -> HotState | None:
+        with self._lock:
+            entry = self._touch(key, create=False)
+            if entry is None or entry.state is None:
+                return None
+            return HotState(dict(entry.state.state), entry.state.version)
+
+    def invalidate(self, key: SessionKey) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+
+    def ping(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)

@@ -1,0 +1,210 @@
+"""Redis hot tier (redis-py asyncio client; the sync ``RedisTier`` is generated from this file).
+
+Per session, two keys share one hash tag, so every script touches a single cluster slot::
+
+    <prefix>:{<tenant>:<user>:<session>}:m   hash: seq, ok, lo, state, sv
+    <prefix>:{<tenant>:<user>:<session>}:w   list: JSON messages, oldest first
+
+Ids are percent-encoded (:attr:`SessionKey.tag`), so no id can reach another session's keys.
+Each operation is one Lua script: one round trip, atomic, and it slides the TTL of both keys.
+The scripts implement the rules in :mod:`.base`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote
+
+import redis.asyncio as aioredis
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+
+from ..errors import ConfigurationError, TierUnavailableError
+from ..models import Message, SessionKey, json_dumps, json_loads, messages_from_json_items
+from .base import DEFAULT_HOT_TTL_SECONDS, DEFAULT_WINDOW_SIZE, HotRead, HotState
+
+__all__ = ["AsyncRedisTier"]
+
+_APPEND = """
+local seq = redis.call('HGET', KEYS[1], 'seq')
+local first, last = tonumber(ARGV[1]), tonumber(ARGV[2])
+if not seq and first == 1 then
+  -- a brand-new session: these are its first messages, so the window is complete
+  redis.call('DEL', KEYS[2])
+  redis.call('RPUSH', KEYS[2], unpack(ARGV, 5))
+  redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
+  redis.call('HSET', KEYS[1], 'seq', last, 'ok', 1, 'lo', 1)
+elseif not seq then
+  redis.call('HSET', KEYS[1], 'seq', last, 'ok', 0)
+  redis.call('DEL', KEYS[2])
+elseif last <= tonumber(seq) then
+  -- already covered by a fill or an earlier append
+elseif first == tonumber(seq) + 1 then
+  if redis.call('HGET', KEYS[1], 'ok') == '1' then
+    redis.call('RPUSH', KEYS[2], unpack(ARGV, 5))
+    redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
+  end
+  redis.call('HSET', KEYS[1], 'seq', last)
+else
+  redis.call('HSET', KEYS[1], 'seq', last, 'ok', 0)
+  redis.call('DEL', KEYS[2])
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return 1
+"""
+
+_FILL = """
+local seq = redis.call('HGET', KEYS[1], 'seq')
+if seq and tonumber(seq) > tonumber(ARGV[1]) then return 0 end
+redis.call('DEL', KEYS[2])
+if #ARGV > 3 then redis.call('RPUSH', KEYS[2], unpack(ARGV, 4)) end
+redis.call('HSET', KEYS[1], 'seq', ARGV[1], 'ok', 1, 'lo', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return 1
+"""
+
+_READ = """
+local m = redis.call('HMGET', KEYS[1], 'seq', 'ok', 'lo')
+if not m[1] then return false end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+if m[2] ~= '1' then return false end
+return {m[1], m[3], redis.call('LRANGE', KEYS[2], -tonumber(ARGV[1]), -1)}
+"""
+
+_PUT_STATE = """
+local sv = redis.call('HGET', KEYS[1], 'sv')
+if sv and tonumber(sv) >= tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'state', ARGV[1], 'sv', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
+_GET_STATE = """
+local m = redis.call('HMGET', KEYS[1], 'state', 'sv')
+if not m[1] then return false end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+return m
+"""
+
+
+class AsyncRedisTier:
+    """Hot tier on Redis (standalone; keys are Redis Cluster ready).
+
+    Args:
+        url: ``redis://`` URL (``rediss://`` for TLS, ``unix://`` for a socket).
+        client: An existing client to use instead of ``url`` (not closed by :meth:`close`).
+        prefix: First part of every key; lets several deployments share one Redis.
+        window_size: Messages kept per session.
+        ttl_seconds: Sliding time-to-live of a session's keys.
+        socket_timeout: Seconds before a silent Redis counts as unavailable.
+    """
+
+    name = "redis"
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        client: aioredis.Redis | None = None,
+        prefix: str = "lmt",
+        window_size: int = DEFAULT_WINDOW_SIZE,
+        ttl_seconds: float = DEFAULT_HOT_TTL_SECONDS,
+        socket_timeout: float = 1.0,
+    ) -> None:
+        if (url is None) == (client is None):
+            raise ConfigurationError("give exactly one of url or client")
+        if window_size < 1 or ttl_seconds <= 0:
+            raise ConfigurationError("window_size and ttl_seconds must be positive")
+        if client is None:
+            assert url is not None
+            try:
+                client = aioredis.Redis.from_url(
+                    url,
+                    socket_timeout=socket_timeout,
+                    socket_connect_timeout=socket_timeout,
+                    retry=Retry(NoBackoff(), 1),
+                    health_check_interval=30,
+                )
+            except ValueError as exc:
+                raise ConfigurationError(f"invalid Redis URL: {exc}") from exc
+            self._owns_client = True
+        else:
+            self._owns_client = False
+        self._client = client
+        self.prefix = quote(prefix, safe="")
+        self.window_size = window_size
+        self._ttl_ms = int(ttl_seconds * 1000)
+        self._append = client.register_script(_APPEND)
+        self._fill = client.register_script(_FILL)
+        self._read = client.register_script(_READ)
+        self._put_state = client.register_script(_PUT_STATE)
+        self._get_state = client.register_script(_GET_STATE)
+
+    @property
+    def client(self) -> aioredis.Redis:
+        """The underlying redis-py client."""
+        return self._client
+
+    def keys_for(self, key: SessionKey) -> list[str]:
+        """The Redis keys of one session: ``[meta, window]``."""
+        base = f"{self.prefix}:{{{key.tag}}}"
+        return [base + ":m", base + ":w"]
+
+    async def _call(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        try:
+            return await script(keys=keys, args=args)
+        except (RedisError, OSError) as exc:
+            raise TierUnavailableError(f"Redis hot tier failed: {exc}") from exc
+
+    async def append(self, key: SessionKey, messages: Sequence[Message]) -> None:
+        if not messages:
+            return
+        tail = messages[-self.window_size :]
+        args: list[Any] = [messages[0].seq, messages[-1].seq, self.window_size, self._ttl_ms]
+        args.extend(m.to_json() for m in tail)
+        await self._call(self._append, self.keys_for(key), args)
+
+    async def fill(self, key: SessionKey, last_seq: int, lo: int, messages: Sequence[Message]) -> None:
+        args: list[Any] = [last_seq, lo, self._ttl_ms]
+        args.extend(m.to_json() for m in messages[-self.window_size :])
+        await self._call(self._fill, self.keys_for(key), args)
+
+    async def read(self, key: SessionKey, n: int) -> HotRead | None:
+        reply = await self._call(self._read, self.keys_for(key), [max(n, 1), self._ttl_ms])
+        if not reply:
+            return None
+        seq, lo, items = reply
+        messages = messages_from_json_items(items) if n > 0 else []
+        return HotRead(int(seq), int(lo or 1), messages)
+
+    async def put_state(self, key: SessionKey, state: HotState) -> None:
+        args = [json_dumps(state.state), state.version, self._ttl_ms]
+        await self._call(self._put_state, self.keys_for(key), args)
+
+    async def get_state(self, key: SessionKey) -> HotState | None:
+        reply = await self._call(self._get_state, self.keys_for(key), [self._ttl_ms])
+        if not reply:
+            return None
+        return HotState(json_loads(reply[0]), int(reply[1]))
+
+    async def invalidate(self, key: SessionKey) -> None:
+        try:
+            await self._client.delete(*self.keys_for(key))
+        except (RedisError, OSError) as exc:
+            raise TierUnavailableError(f"Redis hot tier failed: {exc}") from exc
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._client.ping())
+        except (RedisError, OSError):
+            return False
+
+    async def close(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()

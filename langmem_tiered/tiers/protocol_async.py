@@ -1,0 +1,55 @@
+"""The hot-tier protocol (async; the sync ``HotTier`` in ``protocol.py`` is generated).
+
+Tiers need not inherit from it. Every method may raise :class:`~langmem_tiered.TierError`;
+the engine treats the hot tier as a cache and never loses data because of such an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from ..models import Message, SessionKey
+from .base import HotRead, HotState
+
+__all__ = ["AsyncHotTier"]
+
+
+@runtime_checkable
+class AsyncHotTier(Protocol):
+    """Recent window and session state of active sessions (see :mod:`.base` for the rules)."""
+
+    name: str
+    window_size: int
+
+    async def append(self, key: SessionKey, messages: Sequence[Message]) -> None:
+        """Record messages just committed with contiguous seqs (the last ``window_size`` suffice)."""
+        ...
+
+    async def fill(self, key: SessionKey, last_seq: int, lo: int, messages: Sequence[Message]) -> None:
+        """Replace the window with the latest messages read from Postgres, unless a newer commit is known."""
+        ...
+
+    async def read(self, key: SessionKey, n: int) -> HotRead | None:
+        """Return the complete window (refreshing its TTL), or None on a miss."""
+        ...
+
+    async def put_state(self, key: SessionKey, state: HotState) -> None:
+        """Cache the session state unless a newer version is cached."""
+        ...
+
+    async def get_state(self, key: SessionKey) -> HotState | None:
+        """Return the cached state, or None on a miss."""
+        ...
+
+    async def invalidate(self, key: SessionKey) -> None:
+        """Drop everything cached for the session."""
+        ...
+
+    async def ping(self) -> bool:
+        """True when the tier answers."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
