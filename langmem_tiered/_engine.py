@@ -286,9 +286,11 @@ class TieredMemory:
             if message.id in seen:
                 raise InvalidMessageError(f"message id {message.id!r} appears twice in one batch")
             seen.add(message.id)
+            data = check_message_for_write(message, self.max_message_bytes)
             if message.token_count is None:
                 message = message.model_copy(update={"token_count": self._count_tokens(message)})
-            encoded.append(check_message_for_write(message, self.max_message_bytes))
+                data = message.to_json()
+            encoded.append(data)
             messages.append(message)
         return (messages, b"[" + b",".join(encoded) + b"]")
 

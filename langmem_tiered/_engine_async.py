@@ -42,7 +42,13 @@ from .store._pg_async import AsyncPostgresStore
 from .store.embedded import default_data_path, start_embedded
 from .tiers._inprocess_async import AsyncInProcessTier
 from .tiers._redis_async import AsyncRedisTier
-from .tiers.base import DEFAULT_HOT_TTL_SECONDS, DEFAULT_WINDOW_SIZE, HotRead, HotState, usable_window
+from .tiers.base import (
+    DEFAULT_HOT_TTL_SECONDS,
+    DEFAULT_WINDOW_SIZE,
+    HotRead,
+    HotState,
+    usable_window,
+)
 from .tiers.protocol_async import AsyncHotTier
 from .tokens import Tokenizer, default_tokenizer
 
@@ -291,9 +297,11 @@ class AsyncTieredMemory:
             if message.id in seen:
                 raise InvalidMessageError(f"message id {message.id!r} appears twice in one batch")
             seen.add(message.id)
+            data = check_message_for_write(message, self.max_message_bytes)
             if message.token_count is None:
                 message = message.model_copy(update={"token_count": self._count_tokens(message)})
-            encoded.append(check_message_for_write(message, self.max_message_bytes))
+                data = message.to_json()
+            encoded.append(data)
             messages.append(message)
         return messages, b"[" + b",".join(encoded) + b"]"
 
@@ -405,7 +413,9 @@ class AsyncSession:
         return self.key.session
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.key.tenant!r}, {self.key.user!r}, {self.key.session!r})"
+        return (
+            f"{type(self).__name__}({self.key.tenant!r}, {self.key.user!r}, {self.key.session!r})"
+        )
 
     async def add_messages(self, messages: Sequence[Message | Mapping[str, Any]]) -> list[Message]:
         """Store messages durably, in order, and return them with ``seq`` and ``created_at``.

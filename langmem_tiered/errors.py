@@ -8,7 +8,7 @@ the standard exceptions keeps working::
     LangmemError
     ├── ConfigurationError (ValueError)        bad settings, URLs, limits
     ├── InvalidInputError (ValueError)         bad data handed to a public method
-    │   ├── InvalidIdError                     empty/oversized/NUL/surrogate tenant, user or session id
+    │   ├── InvalidIdError                     bad tenant, user, session or message id
     │   └── InvalidMessageError                unknown role, bad content, NUL bytes, duplicate ids
     │       └── MessageTooLargeError           over ``max_message_bytes``
     ├── StoreError                             the durable Postgres store

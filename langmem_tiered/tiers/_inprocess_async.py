@@ -101,7 +101,9 @@ class AsyncInProcessTier:
                 entry.seq, entry.ok = last, False
                 entry.window.clear()
 
-    async def fill(self, key: SessionKey, last_seq: int, lo: int, messages: Sequence[Message]) -> None:
+    async def fill(
+        self, key: SessionKey, last_seq: int, lo: int, messages: Sequence[Message]
+    ) -> None:
         with self._lock:
             entry = self._touch(key, create=True)
             assert entry is not None
@@ -117,7 +119,9 @@ class AsyncInProcessTier:
             if entry is None or not entry.ok or entry.seq is None:
                 return None
             start = max(0, len(entry.window) - n)
-            return HotRead(entry.seq, entry.lo, [entry.window[i] for i in range(start, len(entry.window))])
+            return HotRead(
+                entry.seq, entry.lo, [entry.window[i] for i in range(start, len(entry.window))]
+            )
 
     async def put_state(self, key: SessionKey, state: HotState) -> None:
         with self._lock:

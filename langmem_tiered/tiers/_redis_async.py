@@ -170,7 +170,9 @@ class AsyncRedisTier:
         args.extend(m.to_json() for m in tail)
         await self._call(self._append, self.keys_for(key), args)
 
-    async def fill(self, key: SessionKey, last_seq: int, lo: int, messages: Sequence[Message]) -> None:
+    async def fill(
+        self, key: SessionKey, last_seq: int, lo: int, messages: Sequence[Message]
+    ) -> None:
         args: list[Any] = [last_seq, lo, self._ttl_ms]
         args.extend(m.to_json() for m in messages[-self.window_size :])
         await self._call(self._fill, self.keys_for(key), args)

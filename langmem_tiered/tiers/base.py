@@ -7,8 +7,9 @@ and the session state with its version. The rules, shared by the Redis Lua scrip
 in-process tier:
 
 * **append(first, last)**: meta missing -> if ``first == 1`` the session is new and the
-  window is complete, else remember ``seq=last`` but mark the window incomplete; ``last <= seq`` -> already covered, nothing to do; ``first == seq + 1`` -> extend
-  the window (if complete) and advance ``seq``; anything else is a gap -> mark incomplete.
+  window is complete, else remember ``seq=last`` but mark the window incomplete;
+  ``last <= seq`` -> already covered, nothing to do; ``first == seq + 1`` -> extend the
+  window (if complete) and advance ``seq``; anything else is a gap -> mark incomplete.
 * **fill(seq, lo, messages)** from Postgres: applied only if no newer commit is known
   (``meta.seq <= seq``); marks the window complete.
 * **read(n)**: only a complete window is returned, and :func:`usable_window` still checks

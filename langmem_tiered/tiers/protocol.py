@@ -24,11 +24,11 @@ class HotTier(Protocol):
     window_size: int
 
     def append(self, key: SessionKey, messages: Sequence[Message]) -> None:
-        """Record messages just committed with contiguous seqs (the last ``window_size`` suffice)."""
+        """Record messages just committed, with contiguous seqs."""
         ...
 
     def fill(self, key: SessionKey, last_seq: int, lo: int, messages: Sequence[Message]) -> None:
-        """Replace the window with the latest messages read from Postgres, unless a newer commit is known."""
+        """Replace the window with Postgres's latest messages, unless a newer commit is known."""
         ...
 
     def read(self, key: SessionKey, n: int) -> HotRead | None:

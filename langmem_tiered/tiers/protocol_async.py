@@ -23,11 +23,13 @@ class AsyncHotTier(Protocol):
     window_size: int
 
     async def append(self, key: SessionKey, messages: Sequence[Message]) -> None:
-        """Record messages just committed with contiguous seqs (the last ``window_size`` suffice)."""
+        """Record messages just committed, with contiguous seqs."""
         ...
 
-    async def fill(self, key: SessionKey, last_seq: int, lo: int, messages: Sequence[Message]) -> None:
-        """Replace the window with the latest messages read from Postgres, unless a newer commit is known."""
+    async def fill(
+        self, key: SessionKey, last_seq: int, lo: int, messages: Sequence[Message]
+    ) -> None:
+        """Replace the window with Postgres's latest messages, unless a newer commit is known."""
         ...
 
     async def read(self, key: SessionKey, n: int) -> HotRead | None:
