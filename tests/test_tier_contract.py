@@ -1,0 +1,126 @@
+"""The hot-tier rules (tiers/base.py) hold identically for the Redis and in-process tiers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from langmem_tiered import InProcessTier, Message, RedisTier, SessionKey
+from langmem_tiered.tiers import HotState, HotTier, usable_window
+
+KEY = SessionKey("tenant", "user", "session")
+
+
+def msgs(first: int, last: int) -> list[Message]:
+    return [Message(role="user", content=f"m{i}", seq=i) for i in range(first, last + 1)]
+
+
+@pytest.fixture(params=["inprocess", "redis"])
+def tier(request: pytest.FixtureRequest, redis_url: str, redis_prefix: str) -> Iterator[HotTier]:
+    if request.param == "redis":
+        t: HotTier = RedisTier(redis_url, prefix=redis_prefix, window_size=5, ttl_seconds=60)
+    else:
+        t = InProcessTier(window_size=5, ttl_seconds=60)
+    assert isinstance(t, HotTier)
+    yield t
+    t.invalidate(KEY)
+    t.close()
+
+
+def seqs(tier: HotTier, n: int = 5) -> list[int] | None:
+    read = tier.read(KEY, n)
+    if read is None:
+        return None
+    served = usable_window(read, n)
+    return None if served is None else [m.seq or 0 for m in served]
+
+
+def test_new_session_window_is_complete(tier: HotTier) -> None:
+    tier.append(KEY, msgs(1, 3))
+    assert seqs(tier) == [1, 2, 3]
+    tier.append(KEY, msgs(4, 8))
+    assert seqs(tier) == [4, 5, 6, 7, 8]  # bounded to window_size
+    assert seqs(tier, 2) == [7, 8]
+
+
+def test_unknown_session_append_is_incomplete_until_filled(tier: HotTier) -> None:
+    tier.append(KEY, msgs(7, 7))
+    assert tier.read(KEY, 5) is None
+    tier.fill(KEY, 7, 1, msgs(3, 7))
+    assert seqs(tier) == [3, 4, 5, 6, 7]
+    tier.append(KEY, msgs(8, 8))
+    assert seqs(tier) == [4, 5, 6, 7, 8]
+
+
+def test_gap_marks_incomplete_and_late_append_is_ignored(tier: HotTier) -> None:
+    tier.append(KEY, msgs(1, 2))
+    tier.append(KEY, msgs(4, 4))  # 3 has not arrived: gap
+    assert tier.read(KEY, 5) is None
+    tier.append(KEY, msgs(3, 3))  # late: already covered by seq=4, window stays incomplete
+    assert tier.read(KEY, 5) is None
+    tier.fill(KEY, 4, 1, msgs(1, 4))
+    assert seqs(tier) == [1, 2, 3, 4]
+
+
+def test_stale_fill_is_refused(tier: HotTier) -> None:
+    tier.append(KEY, msgs(1, 5))
+    tier.append(KEY, msgs(6, 6))
+    tier.fill(KEY, 4, 1, msgs(1, 4))  # read from Postgres before 5 and 6 committed
+    assert seqs(tier) == [2, 3, 4, 5, 6]
+
+
+def test_short_window_needs_to_reach_the_first_message(tier: HotTier) -> None:
+    tier.fill(KEY, 10, 9, msgs(9, 10))  # messages 1..8 were cleared; lo = 9
+    assert seqs(tier) == [9, 10]
+    tier.fill(KEY, 12, 1, msgs(10, 12))  # window holds 3 of 12 messages
+    read = tier.read(KEY, 5)
+    assert read is not None and usable_window(read, 5) is None  # must go to Postgres
+    assert usable_window(read, 3) is not None
+
+
+def test_empty_session(tier: HotTier) -> None:
+    tier.fill(KEY, 0, 1, [])
+    assert seqs(tier) == []
+    tier.fill(KEY, 6, 7, [])  # all six messages cleared
+    assert seqs(tier) == []
+    tier.append(KEY, msgs(7, 7))
+    assert seqs(tier) == [7]
+
+
+def test_state_versions(tier: HotTier) -> None:
+    assert tier.get_state(KEY) is None
+    tier.put_state(KEY, HotState({"a": 1}, 2))
+    tier.put_state(KEY, HotState({"a": 0}, 1))  # older version arrives late
+    state = tier.get_state(KEY)
+    assert state is not None and state.state == {"a": 1} and state.version == 2
+
+
+def test_invalidate(tier: HotTier) -> None:
+    tier.append(KEY, msgs(1, 2))
+    tier.put_state(KEY, HotState({"a": 1}, 1))
+    tier.invalidate(KEY)
+    assert tier.read(KEY, 5) is None and tier.get_state(KEY) is None
+    assert tier.ping()
+
+
+def test_inprocess_bounds_and_expiry() -> None:
+    tier = InProcessTier(window_size=3, ttl_seconds=0.05, max_sessions=2)
+    keys = [SessionKey("t", "u", str(i)) for i in range(3)]
+    for key in keys:
+        tier.append(key, msgs(1, 1))
+    assert len(tier) == 2 and tier.read(keys[0], 1) is None  # least recently used dropped
+    import time
+
+    time.sleep(0.06)
+    assert tier.read(keys[2], 1) is None  # expired
+
+
+def test_usable_window_rejects_gaps_and_wrong_tail() -> None:
+    from langmem_tiered.tiers import HotRead
+
+    gap = [*msgs(1, 2), *msgs(4, 4)]
+    assert usable_window(HotRead(4, 1, gap), 3) is None
+    assert usable_window(HotRead(5, 1, msgs(1, 4)), 3) is None  # window does not end at last seq
+    assert usable_window(HotRead(4, 1, msgs(1, 4)), 10) is not None  # reaches the first message
+    assert usable_window(HotRead(4, 1, []), 1) is None  # empty but messages exist
