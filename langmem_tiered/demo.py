@@ -1,0 +1,128 @@
+"""The demo: a short clinic-booking conversation (Portuguese, as in the seeds) on the embedded
+default, offline. It shows what was stored, hot versus durable read times, session state
+instead of history, and that the history survives a restart of the database server.
+
+Run it with ``python -m langmem_tiered demo`` or ``langmem-tiered demo``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from ._engine import TieredMemory
+from .store.embedded import default_data_path, stop_embedded
+
+__all__ = ["CONVERSATION", "run_demo"]
+
+# (role, content, state slots set after the turn)
+CONVERSATION: list[tuple[str, str, dict[str, Any]]] = [
+    ("system", "Você é a assistente virtual da Clínica Sorriso. Seja breve e cordial.", {}),
+    ("user", "Oi, boa tarde! Meu nome é Maria Souza e queria marcar uma consulta.",
+     {"current_state": "greeting"}),
+    ("assistant", "Boa tarde, Maria! Com qual especialidade você gostaria de consultar?",
+     {"current_state": "selecting_specialty"}),
+    ("user", "Ortodontia. Meu convênio é Amil Dental.",
+     {"specialty": "ortodontia", "insurance": "Amil Dental"}),
+    ("assistant", "Temos o Dr. Gustavo Lima e a Dra. Paula Reis. Tem preferência?",
+     {"current_state": "selecting_doctor"}),
+    ("user", "Prefiro o Dr. Gustavo. De manhã é melhor para mim.",
+     {"doctor": "Dr. Gustavo Lima", "preferred_times": "manhã"}),
+    ("assistant", "O Dr. Gustavo tem terça, 01/12, às 09:00 ou quinta, 03/12, às 10:30.",
+     {"current_state": "selecting_slot"}),
+    ("user", "Terça às 9h está ótimo.", {"date": "2026-12-01", "time": "09:00"}),
+    ("assistant", "Confirmado: terça, 01/12, às 09:00 com o Dr. Gustavo. Posso ajudar em algo mais?",
+     {"current_state": "confirmed"}),
+    ("user", "Só isso, obrigada!", {}),
+    ("assistant", "Por nada, Maria! Até terça.", {"current_state": "done"}),
+]
+
+
+def _median_us(fn: Callable[[], object], runs: int) -> float:
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter_ns()
+        fn()
+        samples.append((time.perf_counter_ns() - start) / 1000)
+    return statistics.median(samples)
+
+
+def run_demo(path: str | Path | None = None, *, console: Console | None = None) -> dict[str, Any]:
+    """Replay :data:`CONVERSATION`, print what happened, and return the figures shown."""
+    console = console or Console()
+    folder = Path(path).expanduser() if path else default_data_path() / "demo"
+    session_id = "chat-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4]
+
+    console.rule("[bold]langmem-tiered demo[/bold]: clinic booking, embedded default, offline")
+    start = time.perf_counter()
+    memory = TieredMemory.local(folder)
+    console.print(
+        f"Started PostgreSQL + pgvector (embedded) in [cyan]{folder}[/cyan] "
+        f"in {time.perf_counter() - start:.2f} s; hot tier: {memory.hot_tier.name}"
+    )
+    session = memory.session("clinica-sorriso", "5573999990001", session_id)
+    for role, content, slots in CONVERSATION:
+        session.add_message(role=role, content=content, metadata={"channel": "whatsapp"})
+        if slots:
+            session.update_state(**slots)
+
+    stored = session.messages()
+    table = Table(title=f"Stored in Postgres: tenant clinica-sorriso, session {session_id}")
+    for column in ("seq", "role", "tokens", "content"):
+        table.add_column(column)
+    for m in stored:
+        text = m.text if len(m.text) <= 70 else m.text[:67] + "..."
+        table.add_row(str(m.seq), m.role, str(m.token_count), text)
+    console.print(table)
+
+    state = session.state()
+    console.print("[bold]Session state[/bold] (a booking flow needs no history to continue):")
+    for key, value in state.items():
+        console.print(f"  {key} = {value!r}")
+
+    hot_us = _median_us(lambda: session.recent(6), 300)
+    cold_us = _median_us(lambda: session.messages(), 300)
+    stats = memory.stats()
+    console.print(
+        f"[bold]Read times[/bold] (median of 300): recent(6) from the hot tier "
+        f"[green]{hot_us:.0f} µs[/green]; full history from Postgres [yellow]{cold_us:.0f} µs[/yellow] "
+        f"({cold_us / hot_us:.1f}x). Hot hits {stats['hot_hits']}, misses {stats['hot_misses']}."
+    )
+    total_tokens = sum(m.token_count or 0 for m in stored)
+    console.print(f"Tokens in the whole history: {total_tokens} (offline estimate).")
+
+    memory.close()
+    stopped = stop_embedded(folder)
+    console.print(
+        f"Closed the memory and {'stopped' if stopped else 'released'} the database server; "
+        "opening it again..."
+    )
+    start = time.perf_counter()
+    reopened = TieredMemory.local(folder)
+    again = reopened.session("clinica-sorriso", "5573999990001", session_id)
+    survived = again.messages()
+    console.print(
+        f"After the restart ({time.perf_counter() - start:.2f} s): {len(survived)} of "
+        f"{len(stored)} messages, state {'kept' if again.state() == state else 'LOST'}; "
+        f"last message: [italic]{survived[-1].text if survived else '-'}[/italic]"
+    )
+    same = [m.model_dump_json() for m in survived] == [m.model_dump_json() for m in stored]
+    console.print("History identical after restart: " + ("[green]yes[/green]" if same else "[red]NO[/red]"))
+    reopened.close()
+    return {
+        "path": str(folder),
+        "session": session_id,
+        "messages": len(stored),
+        "hot_recent_us": hot_us,
+        "durable_read_us": cold_us,
+        "survived_restart": same,
+        "state": state,
+    }
