@@ -72,7 +72,8 @@ _PT_FRAGMENTS = [
     "comprei um tênis na sexta-feira e até agora não recebi o código de rastreamento",
     "Claro, posso ajudar com isso. Você poderia me informar o número do pedido?",
     "o número é 4471-2290 e a compra foi feita no cartão de crédito em três parcelas",
-    "Obrigado pela paciência. Verifiquei aqui e o pedido está em separação no centro de distribuição",
+    "Obrigado pela paciência. Verifiquei aqui e o pedido está em separação no centro de "
+    "distribuição",
     "a previsão de entrega é de cinco a sete dias úteis para a região de São Paulo",
     "Entendi, mas preciso do produto antes do aniversário da minha filha, que é no sábado",
     "Infelizmente não consigo antecipar o envio, mas posso oferecer a troca por frete expresso",
@@ -304,20 +305,30 @@ class Bench:
             pipe.rpush(self.raw_key_r, self._raw_json(m, self.raw_read_seq, now))
             self.pg_cur.execute(
                 self.sql_insert,
-                (TENANT, USER, "read", self.raw_read_seq,
-                 json.dumps(m.content, ensure_ascii=False),
-                 json.dumps(m.metadata, ensure_ascii=False), now),
+                (
+                    TENANT,
+                    USER,
+                    "read",
+                    self.raw_read_seq,
+                    json.dumps(m.content, ensure_ascii=False),
+                    json.dumps(m.metadata, ensure_ascii=False),
+                    now,
+                ),
             )
         pipe.ltrim(self.raw_key_r, -WINDOW, -1)
         pipe.expire(self.raw_key_r, TTL_SECONDS)
         pipe.execute()
-        self.raw_write_seq = 0
 
     @staticmethod
     def _raw_json(m: ChatMessage, seq: int, now: datetime) -> str:
         return json.dumps(
-            {"role": m.role, "content": m.content, "metadata": m.metadata, "seq": seq,
-             "created_at": now.isoformat()},
+            {
+                "role": m.role,
+                "content": m.content,
+                "metadata": m.metadata,
+                "seq": seq,
+                "created_at": now.isoformat(),
+            },
             ensure_ascii=False,
         )
 
@@ -329,13 +340,21 @@ class Bench:
         def cycle() -> Iterator[ChatMessage]:
             return itertools.cycle(self.messages)
 
+        session_len = self.args.session_len
+
         def make_add(mem: TieredMemory) -> Callable[[], Any]:
-            session = mem.session(TENANT, USER, "write")
             it = cycle()
+            sessions = (mem.session(TENANT, USER, f"write-{k}") for k in itertools.count())
+            state = {"session": next(sessions), "count": 0}
 
             def add() -> Any:
                 m = next(it)
-                return session.add_message(role=m.role, content=m.content, metadata=m.metadata)
+                if session_len and state["count"] == session_len:
+                    state["session"], state["count"] = next(sessions), 0
+                state["count"] += 1
+                return state["session"].add_message(
+                    role=m.role, content=m.content, metadata=m.metadata
+                )
 
             return add
 
@@ -344,38 +363,54 @@ class Bench:
             return lambda: session.recent(RECENT_N)
 
         r = self.rconn
-        key_w, key_r = self.raw_key_w, self.raw_key_r
-        it_pipe = cycle()
+        key_r = self.raw_key_r
+        cur = self.pg_cur
+        sql_insert, sql_tail = self.sql_insert, self.sql_tail
 
-        def raw_pipeline() -> Any:
-            m = next(it_pipe)
-            self.raw_write_seq += 1
-            data = self._raw_json(m, self.raw_write_seq, datetime.now(timezone.utc))
-            pipe = r.pipeline(transaction=False)
-            pipe.rpush(key_w, data)
-            pipe.ltrim(key_w, -WINDOW, -1)
-            pipe.expire(key_w, TTL_SECONDS)
-            return pipe.execute()
+        def make_raw_append(tag: str, to_postgres: bool, to_redis: bool) -> Callable[[], Any]:
+            """Raw append of one message: INSERT + commit and/or the Redis pipeline.
+
+            Sessions rotate exactly like the engine's (``--session-len``).
+            """
+            it = cycle()
+            state = {"n": 0, "seq": 0}
+
+            def append() -> Any:
+                m = next(it)
+                if session_len and state["seq"] == session_len:
+                    state["n"] += 1
+                    state["seq"] = 0
+                state["seq"] += 1
+                seq = state["seq"]
+                now = datetime.now(timezone.utc)
+                if to_postgres:
+                    cur.execute(
+                        sql_insert,
+                        (
+                            TENANT,
+                            USER,
+                            f"{tag}-{state['n']}",
+                            seq,
+                            json.dumps(m.content, ensure_ascii=False),
+                            json.dumps(m.metadata, ensure_ascii=False),
+                            now,
+                        ),
+                    )
+                if to_redis:
+                    key = f"{self.raw_key_w}:{tag}-{state['n']}"
+                    pipe = r.pipeline(transaction=False)
+                    pipe.rpush(key, self._raw_json(m, seq, now))
+                    pipe.ltrim(key, -WINDOW, -1)
+                    pipe.expire(key, TTL_SECONDS)
+                    return pipe.execute()
+                return None
+
+            return append
 
         loads = json.loads
 
         def raw_lrange() -> Any:
             return [loads(item) for item in r.lrange(key_r, -RECENT_N, -1)]
-
-        cur = self.pg_cur
-        sql_insert, sql_tail = self.sql_insert, self.sql_tail
-        it_pg = cycle()
-        pg_seq = itertools.count(1)
-
-        def raw_insert() -> None:
-            m = next(it_pg)
-            cur.execute(
-                sql_insert,
-                (TENANT, USER, "write", next(pg_seq),
-                 json.dumps(m.content, ensure_ascii=False),
-                 json.dumps(m.metadata, ensure_ascii=False),
-                 datetime.now(timezone.utc)),
-            )
 
         def raw_pg_read() -> Any:
             cur.execute(sql_tail, (TENANT, USER, "read"))
@@ -384,8 +419,21 @@ class Bench:
         return [
             ("add_redis", "add_message  [redis tier]", make_add(self.mem_redis)),
             ("add_inproc", "add_message  [inprocess tier]", make_add(self.mem_inproc)),
-            ("raw_pipeline", "raw redis: RPUSH+LTRIM+EXPIRE pipeline", raw_pipeline),
-            ("raw_insert", "raw psycopg: INSERT + commit", raw_insert),
+            (
+                "raw_pipeline",
+                "raw redis: RPUSH+LTRIM+EXPIRE pipeline",
+                make_raw_append("pipe", to_postgres=False, to_redis=True),
+            ),
+            (
+                "raw_insert",
+                "raw psycopg: INSERT + commit",
+                make_raw_append("ins", to_postgres=True, to_redis=False),
+            ),
+            (
+                "raw_insert_then_pipeline",
+                "raw: INSERT+commit, then pipeline (ref.)",
+                make_raw_append("both", to_postgres=True, to_redis=True),
+            ),
             ("recent_redis", "recent(20)   [redis tier, hot hit]", make_recent(self.mem_redis)),
             ("recent_inproc", "recent(20)   [inprocess, hot hit]", make_recent(self.mem_inproc)),
             ("raw_lrange", "raw redis: LRANGE -20 -1 + json.loads", raw_lrange),
@@ -548,6 +596,12 @@ def ratio_lines(res: dict[str, OpResult]) -> list[dict[str, Any]]:
             TARGET_APPEND,
         ),
         (
+            "add_message redis-tier p50 / raw insert+commit-then-pipeline p50 (sequential)",
+            p["add_redis"] / p["raw_insert_then_pipeline"],
+            per_round(lambda i: r50["add_redis"][i], lambda i: r50["raw_insert_then_pipeline"][i]),
+            None,
+        ),
+        (
             "add_message inprocess p50 / raw insert+commit p50",
             p["add_inproc"] / p["raw_insert"],
             per_round(lambda i: r50["add_inproc"][i], lambda i: r50["raw_insert"][i]),
@@ -561,6 +615,8 @@ def ratio_lines(res: dict[str, OpResult]) -> list[dict[str, Any]]:
             {
                 "ratio": label,
                 "value": value,
+                "per_round": rounds,
+                "per_round_median": statistics.median(rounds),
                 "per_round_min": min(rounds),
                 "per_round_max": max(rounds),
                 "target": target,
@@ -591,9 +647,17 @@ def render(
         f"fsync={env['fsync']}) at {args.postgres_label}"
     )
     lines.append(
-        f"  {args.rounds} rounds x {args.n} ops per operation (chunks of {args.chunk}, interleaved), "
-        f"warm-up {args.warmup}; messages avg {msg_bytes:.0f} B of text + metadata; "
-        "figures = median over rounds"
+        f"  {args.rounds} rounds x {args.n} ops per operation (chunks of {args.chunk}, "
+        f"interleaved), warm-up {args.warmup}; figures = median over rounds"
+    )
+    rotation = (
+        f"a new session every {args.session_len} appends"
+        if args.session_len
+        else f"one session growing to {args.warmup + args.rounds * args.n} messages"
+    )
+    lines.append(
+        f"  messages: avg {msg_bytes:.0f} B (text + metadata); appends: {rotation}; "
+        f"reads: a session of {WINDOW} messages"
     )
     lines.append("")
     w = max(len(r.label) for r in res.values())
@@ -607,7 +671,8 @@ def render(
         p50r = f"{min(r.p50_us):,.0f}-{max(r.p50_us):,.0f}"
         p99r = f"{min(r.p99_us):,.0f}-{max(r.p99_us):,.0f}"
         lines.append(
-            f"{r.label:<{w}}  {r.p50:>8,.0f}  {r.p99:>8,.0f}  {p50r:>20}  {p99r:>20}  {r.samples:>7}"
+            f"{r.label:<{w}}  {r.p50:>8,.0f}  {r.p99:>8,.0f}  {p50r:>20}  {p99r:>20}  "
+            f"{r.samples:>7}"
         )
     lines.append("")
     hc = run["hit_check"]
@@ -627,15 +692,21 @@ def render(
             f"hot_bypassed {s['hot_bypassed']}, dirty_sessions {s['dirty_sessions']}"
         )
     lines.append("")
-    lines.append("ratios (p50 over p50; per-round range in brackets):")
+    lines.append(
+        "ratios (median p50 / median p50; in brackets the same ratio taken within each round: "
+        "median, min-max):"
+    )
     lw = max(len(r["ratio"]) for r in ratios)
     for r in ratios:
         verdict = (
-            f"target <= {r['target']:.1f}  {r['verdict']}" if r["target"] is not None else "(no target)"
+            f"target <= {r['target']:.1f}  {r['verdict']}"
+            if r["target"] is not None
+            else "(no target)"
         )
         lines.append(
             f"  {r['ratio']:<{lw}}  {r['value']:5.2f}  "
-            f"[{r['per_round_min']:.2f}-{r['per_round_max']:.2f}]  {verdict}"
+            f"[{r['per_round_median']:.2f}, {r['per_round_min']:.2f}-{r['per_round_max']:.2f}]  "
+            f"{verdict}"
         )
     return "\n".join(lines)
 
@@ -651,7 +722,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--n", type=int, default=400, help="measured calls per operation per round")
     ap.add_argument("--rounds", type=int, default=5, help="rounds (figures are medians over them)")
     ap.add_argument(
-        "--redis-url", default="redis://127.0.0.1:6379/0", help="Redis for the hot tier and baselines"
+        "--redis-url",
+        default="redis://127.0.0.1:6379/0",
+        help="Redis for the hot tier and baselines",
     )
     ap.add_argument(
         "--postgres-url",
@@ -663,9 +736,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument(
         "--chunk", type=int, default=50, help="calls per operation before switching to the next"
     )
+    ap.add_argument(
+        "--session-len",
+        type=int,
+        default=100,
+        help="appends go to a new session after this many messages (0: one session that grows "
+        "for the whole run); the raw appends rotate the same way",
+    )
     ap.add_argument("--pool", type=int, default=500, help="distinct messages generated")
     ap.add_argument("--seed", type=int, default=20240611, help="seed of the generated messages")
     args = ap.parse_args(argv)
+    if args.session_len < 0:
+        ap.error("--session-len must be >= 0")
     for name in ("n", "rounds", "chunk", "pool"):
         if getattr(args, name) < 1:
             ap.error(f"--{name} must be >= 1")
@@ -690,6 +772,25 @@ def start_embedded_postgres() -> tuple[str, str]:
     return start_embedded(folder), folder
 
 
+def stop_embedded_postgres(folder: str) -> list[str]:
+    """Stop the server started by :func:`start_embedded_postgres` and remove its folder now.
+
+    The ``atexit`` hooks remain as a fallback (both are no-ops once this has run).
+    """
+    from langmem_tiered.store import embedded
+
+    stop = getattr(embedded, "stop_embedded", None)  # absent in older versions of the package
+    if stop is None:
+        return []
+    try:
+        stopped = stop(folder)
+    except Exception as exc:  # noqa: BLE001 - report, the atexit hooks still run
+        return [f"stopping the embedded server in {folder}: {exc}"]
+    if stopped:
+        shutil.rmtree(folder, ignore_errors=True)
+    return []
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.postgres_url is None:
@@ -707,6 +808,8 @@ def main(argv: list[str] | None = None) -> int:
         run = bench.run()
     finally:
         problems = bench.cleanup()
+        if args.postgres_url is None:
+            problems += stop_embedded_postgres(folder)
         for p in problems:
             print(f"cleanup: {p}", file=sys.stderr)
 
@@ -726,6 +829,7 @@ def main(argv: list[str] | None = None) -> int:
                 "warmup": args.warmup,
                 "pool": args.pool,
                 "seed": args.seed,
+                "session_len": args.session_len,
                 "recent_n": RECENT_N,
                 "window": WINDOW,
                 "postgres": args.postgres_label,

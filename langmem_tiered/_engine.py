@@ -261,6 +261,7 @@ class TieredMemory:
             return getattr(self._tier, op)(key, *args)
         except TierError:
             self._stats["hot_write_failures" if writing else "hot_read_failures"] += 1
+            self._hot_down_until = time.monotonic() + HOT_RETRY_SECONDS
             if writing:
                 self._invalidate_after_failure(key)
             return _SKIPPED
@@ -272,27 +273,23 @@ class TieredMemory:
             self._stats["hot_invalidations"] += 1
         except TierError:
             self._dirty.add(key)
-            self._hot_down_until = time.monotonic() + HOT_RETRY_SECONDS
 
-    def _prepare(self, items: Sequence[Message | Mapping[str, Any]]) -> tuple[list[Message], bytes]:
-        """Validate and token-count a batch; return it with its JSON payload. No I/O."""
+    def _prepare(self, items: Sequence[Message | Mapping[str, Any]]) -> list[Message]:
+        """Validate and token-count a batch. No I/O."""
         if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Sequence):
             raise InvalidMessageError("add_messages takes a list of messages")
         messages: list[Message] = []
-        encoded: list[bytes] = []
         seen: set[str] = set()
         for item in items:
             message = coerce_message(item)
             if message.id in seen:
                 raise InvalidMessageError(f"message id {message.id!r} appears twice in one batch")
             seen.add(message.id)
-            data = check_message_for_write(message, self.max_message_bytes)
+            check_message_for_write(message, self.max_message_bytes)
             if message.token_count is None:
                 message = message.model_copy(update={"token_count": self._count_tokens(message)})
-                data = message.to_json()
-            encoded.append(data)
             messages.append(message)
-        return (messages, b"[" + b",".join(encoded) + b"]")
+        return messages
 
     def _count_tokens(self, message: Message) -> int:
         count = self._tokenizer.count(message.text)
@@ -304,11 +301,11 @@ class TieredMemory:
     def _append(
         self, key: SessionKey, items: Sequence[Message | Mapping[str, Any]]
     ) -> list[Message]:
-        messages, payload = self._prepare(items)
+        messages = self._prepare(items)
         store = self._ready()
         if not messages:
             return []
-        results = store.append(key, payload)
+        results = store.append(key, messages)
         stored: list[Message] = []
         fresh: list[Message] = []
         for message, (_, seq, created_at, inserted) in zip(messages, results, strict=True):

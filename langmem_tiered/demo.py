@@ -26,21 +26,42 @@ __all__ = ["CONVERSATION", "run_demo"]
 # (role, content, state slots set after the turn)
 CONVERSATION: list[tuple[str, str, dict[str, Any]]] = [
     ("system", "Você é a assistente virtual da Clínica Sorriso. Seja breve e cordial.", {}),
-    ("user", "Oi, boa tarde! Meu nome é Maria Souza e queria marcar uma consulta.",
-     {"current_state": "greeting"}),
-    ("assistant", "Boa tarde, Maria! Com qual especialidade você gostaria de consultar?",
-     {"current_state": "selecting_specialty"}),
-    ("user", "Ortodontia. Meu convênio é Amil Dental.",
-     {"specialty": "ortodontia", "insurance": "Amil Dental"}),
-    ("assistant", "Temos o Dr. Gustavo Lima e a Dra. Paula Reis. Tem preferência?",
-     {"current_state": "selecting_doctor"}),
-    ("user", "Prefiro o Dr. Gustavo. De manhã é melhor para mim.",
-     {"doctor": "Dr. Gustavo Lima", "preferred_times": "manhã"}),
-    ("assistant", "O Dr. Gustavo tem terça, 01/12, às 09:00 ou quinta, 03/12, às 10:30.",
-     {"current_state": "selecting_slot"}),
+    (
+        "user",
+        "Oi, boa tarde! Meu nome é Maria Souza e queria marcar uma consulta.",
+        {"current_state": "greeting"},
+    ),
+    (
+        "assistant",
+        "Boa tarde, Maria! Com qual especialidade você gostaria de consultar?",
+        {"current_state": "selecting_specialty"},
+    ),
+    (
+        "user",
+        "Ortodontia. Meu convênio é Amil Dental.",
+        {"specialty": "ortodontia", "insurance": "Amil Dental"},
+    ),
+    (
+        "assistant",
+        "Temos o Dr. Gustavo Lima e a Dra. Paula Reis. Tem preferência?",
+        {"current_state": "selecting_doctor"},
+    ),
+    (
+        "user",
+        "Prefiro o Dr. Gustavo. De manhã é melhor para mim.",
+        {"doctor": "Dr. Gustavo Lima", "preferred_times": "manhã"},
+    ),
+    (
+        "assistant",
+        "O Dr. Gustavo tem terça, 01/12, às 09:00 ou quinta, 03/12, às 10:30.",
+        {"current_state": "selecting_slot"},
+    ),
     ("user", "Terça às 9h está ótimo.", {"date": "2026-12-01", "time": "09:00"}),
-    ("assistant", "Confirmado: terça, 01/12, às 09:00 com o Dr. Gustavo. Posso ajudar em algo mais?",
-     {"current_state": "confirmed"}),
+    (
+        "assistant",
+        "Confirmado: terça, 01/12, às 09:00 com o Dr. Gustavo. Posso ajudar em algo mais?",
+        {"current_state": "confirmed"},
+    ),
     ("user", "Só isso, obrigada!", {}),
     ("assistant", "Por nada, Maria! Até terça.", {"current_state": "done"}),
 ]
@@ -59,7 +80,9 @@ def run_demo(path: str | Path | None = None, *, console: Console | None = None) 
     """Replay :data:`CONVERSATION`, print what happened, and return the figures shown."""
     console = console or Console()
     folder = Path(path).expanduser() if path else default_data_path() / "demo"
-    session_id = "chat-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4]
+    session_id = (
+        "chat-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4]
+    )
 
     console.rule("[bold]langmem-tiered demo[/bold]: clinic booking, embedded default, offline")
     start = time.perf_counter()
@@ -93,7 +116,8 @@ def run_demo(path: str | Path | None = None, *, console: Console | None = None) 
     stats = memory.stats()
     console.print(
         f"[bold]Read times[/bold] (median of 300): recent(6) from the hot tier "
-        f"[green]{hot_us:.0f} µs[/green]; full history from Postgres [yellow]{cold_us:.0f} µs[/yellow] "
+        f"[green]{hot_us:.0f} µs[/green]; full history from Postgres "
+        f"[yellow]{cold_us:.0f} µs[/yellow] "
         f"({cold_us / hot_us:.1f}x). Hot hits {stats['hot_hits']}, misses {stats['hot_misses']}."
     )
     total_tokens = sum(m.token_count or 0 for m in stored)
@@ -115,7 +139,9 @@ def run_demo(path: str | Path | None = None, *, console: Console | None = None) 
         f"last message: [italic]{survived[-1].text if survived else '-'}[/italic]"
     )
     same = [m.model_dump_json() for m in survived] == [m.model_dump_json() for m in stored]
-    console.print("History identical after restart: " + ("[green]yes[/green]" if same else "[red]NO[/red]"))
+    console.print(
+        "History identical after restart: " + ("[green]yes[/green]" if same else "[red]NO[/red]")
+    )
     reopened.close()
     return {
         "path": str(folder),

@@ -43,4 +43,5 @@ def test_threads_share_one_sync_memory(memory: TieredMemory) -> None:
         assert seqs == sorted(seqs)
     stored = s.messages()
     assert [m.seq for m in stored] == list(range(1, 201))
-    assert [m.model_dump_json() for m in s.recent(10)] == [m.model_dump_json() for m in stored[-10:]]
+    recent = [m.model_dump_json() for m in s.recent(10)]
+    assert recent == [m.model_dump_json() for m in stored[-10:]]

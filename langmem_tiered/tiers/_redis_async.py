@@ -2,7 +2,7 @@
 
 Per session, two keys share one hash tag, so every script touches a single cluster slot::
 
-    <prefix>:{<tenant>:<user>:<session>}:m   hash: seq, ok, lo, state, sv
+    <prefix>:{<tenant>:<user>:<session>}:m   hash: seq, ok, lo, wrid, state, sv, srid
     <prefix>:{<tenant>:<user>:<session>}:w   list: JSON messages, oldest first
 
 Ids are percent-encoded (:attr:`SessionKey.tag`), so no id can reach another session's keys.
@@ -27,15 +27,24 @@ from .base import DEFAULT_HOT_TTL_SECONDS, DEFAULT_WINDOW_SIZE, HotRead, HotStat
 
 __all__ = ["AsyncRedisTier"]
 
-_APPEND = """
+# A window or state written by another Redis process (a restart from an RDB/AOF snapshot, or
+# a failover to a replica that was behind) may be older than Postgres. Each is stamped with the
+# server's run_id, which changes whenever the Redis process does, and is trusted only under it.
+_RUN_ID = "local rid = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')\n"
+
+_APPEND = (
+    """
 local seq = redis.call('HGET', KEYS[1], 'seq')
 local first, last = tonumber(ARGV[1]), tonumber(ARGV[2])
 if not seq and first == 1 then
   -- a brand-new session: these are its first messages, so the window is complete
+  """
+    + _RUN_ID
+    + """
   redis.call('DEL', KEYS[2])
   redis.call('RPUSH', KEYS[2], unpack(ARGV, 5))
   redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
-  redis.call('HSET', KEYS[1], 'seq', last, 'ok', 1, 'lo', 1)
+  redis.call('HSET', KEYS[1], 'seq', last, 'ok', 1, 'lo', 1, 'wrid', rid)
 elseif not seq then
   redis.call('HSET', KEYS[1], 'seq', last, 'ok', 0)
   redis.call('DEL', KEYS[2])
@@ -55,42 +64,56 @@ redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
 return 1
 """
+)
 
-_FILL = """
+_FILL = (
+    _RUN_ID
+    + """
 local seq = redis.call('HGET', KEYS[1], 'seq')
+-- a restored meta is older than Postgres, so this guard holds whatever its run_id
 if seq and tonumber(seq) > tonumber(ARGV[1]) then return 0 end
 redis.call('DEL', KEYS[2])
 if #ARGV > 3 then redis.call('RPUSH', KEYS[2], unpack(ARGV, 4)) end
-redis.call('HSET', KEYS[1], 'seq', ARGV[1], 'ok', 1, 'lo', ARGV[2])
+redis.call('HSET', KEYS[1], 'seq', ARGV[1], 'ok', 1, 'lo', ARGV[2], 'wrid', rid)
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return 1
 """
+)
 
-_READ = """
-local m = redis.call('HMGET', KEYS[1], 'seq', 'ok', 'lo')
+_READ = (
+    _RUN_ID
+    + """
+local m = redis.call('HMGET', KEYS[1], 'seq', 'ok', 'lo', 'wrid')
 if not m[1] then return false end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
-if m[2] ~= '1' then return false end
+if m[2] ~= '1' or m[4] ~= rid then return false end
 return {m[1], m[3], redis.call('LRANGE', KEYS[2], -tonumber(ARGV[1]), -1)}
 """
+)
 
-_PUT_STATE = """
-local sv = redis.call('HGET', KEYS[1], 'sv')
-if sv and tonumber(sv) >= tonumber(ARGV[2]) then return 0 end
-redis.call('HSET', KEYS[1], 'state', ARGV[1], 'sv', ARGV[2])
+_PUT_STATE = (
+    _RUN_ID
+    + """
+local m = redis.call('HMGET', KEYS[1], 'sv', 'srid')
+if m[1] and m[2] == rid and tonumber(m[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'state', ARGV[1], 'sv', ARGV[2], 'srid', rid)
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
 """
+)
 
-_GET_STATE = """
-local m = redis.call('HMGET', KEYS[1], 'state', 'sv')
-if not m[1] then return false end
+_GET_STATE = (
+    _RUN_ID
+    + """
+local m = redis.call('HMGET', KEYS[1], 'state', 'sv', 'srid')
+if not m[1] or m[3] ~= rid then return false end
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[1])
-return m
+return {m[1], m[2]}
 """
+)
 
 
 class AsyncRedisTier:

@@ -39,57 +39,58 @@ CREATE TABLE lmt_messages (
 --
 -- The upsert of the session row takes its row lock, so concurrent writers to one session
 -- queue here and each sees the last_seq its predecessor committed: seqs are gap-free and
--- strictly increasing. Messages whose id is already stored are not inserted again (a
--- retried append is idempotent) and are returned with their original seq. Each statement
--- of a VOLATILE plpgsql function takes a fresh snapshot, so after the lock is granted the
--- existence check sees what the previous writer committed.
-CREATE FUNCTION lmt_append(p_tenant text, p_user text, p_session text, p_msgs json)
+-- strictly increasing. It optimistically reserves one seq per message. Each message is then
+-- inserted with ON CONFLICT DO NOTHING on (tenant, user, session, message_id), an index probe
+-- whatever the session's length; a message whose id is already stored (a retried append) is
+-- not inserted again, takes no seq, and is returned with its original seq. Only in that case
+-- is last_seq corrected by a second write to the session row.
+CREATE FUNCTION lmt_append(
+    p_tenant text, p_user text, p_session text,
+    p_ids text[], p_roles text[], p_contents json[], p_names text[], p_tool_calls json[],
+    p_tool_call_ids text[], p_metadata json[], p_token_counts integer[], p_created_at timestamptz[])
 RETURNS TABLE (message_id text, seq bigint, created_at timestamptz, inserted boolean)
 LANGUAGE plpgsql VOLATILE AS $$
 #variable_conflict use_column
 DECLARE
-    v_last bigint;
-    v_new  bigint;
+    v_count   bigint := cardinality(p_ids);
+    v_last    bigint;
+    v_seq     bigint;
+    v_created timestamptz;
 BEGIN
-    INSERT INTO lmt_sessions AS s (tenant_id, user_id, session_id)
-    VALUES (p_tenant, p_user, p_session)
-    ON CONFLICT (tenant_id, user_id, session_id) DO UPDATE SET updated_at = now()
-    RETURNING s.last_seq INTO v_last;
+    INSERT INTO lmt_sessions AS s (tenant_id, user_id, session_id, last_seq)
+    VALUES (p_tenant, p_user, p_session, v_count)
+    ON CONFLICT (tenant_id, user_id, session_id)
+    DO UPDATE SET last_seq = s.last_seq + v_count, updated_at = now()
+    RETURNING s.last_seq - v_count INTO v_last;
+    v_seq := v_last;
 
-    WITH input AS (
-        SELECT e.value AS m, e.ord
-        FROM json_array_elements(p_msgs) WITH ORDINALITY AS e(value, ord)
-    ), fresh AS (
-        SELECT i.m, row_number() OVER (ORDER BY i.ord) AS rn
-        FROM input i
-        WHERE NOT EXISTS (
-            SELECT 1 FROM lmt_messages x
-            WHERE x.tenant_id = p_tenant AND x.user_id = p_user AND x.session_id = p_session
-              AND x.message_id = i.m ->> 'id')
-    ), ins AS (
+    FOR i IN 1 .. v_count LOOP
         INSERT INTO lmt_messages (tenant_id, user_id, session_id, seq, message_id, role, content,
                                   name, tool_calls, tool_call_id, metadata, token_count, created_at)
-        SELECT p_tenant, p_user, p_session, v_last + f.rn, f.m ->> 'id', f.m ->> 'role',
-               f.m -> 'content', f.m ->> 'name', coalesce(f.m -> 'tool_calls', '[]'::json),
-               f.m ->> 'tool_call_id', coalesce(f.m -> 'metadata', '{}'::json),
-               (f.m ->> 'token_count')::integer,
-               coalesce((f.m ->> 'created_at')::timestamptz, now())
-        FROM fresh f
-        RETURNING 1
-    )
-    SELECT count(*) INTO v_new FROM ins;
+        VALUES (p_tenant, p_user, p_session, v_seq + 1, p_ids[i], p_roles[i], p_contents[i],
+                p_names[i], p_tool_calls[i], p_tool_call_ids[i], p_metadata[i],
+                p_token_counts[i], p_created_at[i])
+        ON CONFLICT (tenant_id, user_id, session_id, message_id) DO NOTHING
+        RETURNING created_at INTO v_created;
+        message_id := p_ids[i];
+        IF FOUND THEN
+            v_seq := v_seq + 1;
+            seq := v_seq;
+            created_at := v_created;
+            inserted := true;
+        ELSE
+            SELECT x.seq, x.created_at INTO seq, created_at
+            FROM lmt_messages x
+            WHERE x.tenant_id = p_tenant AND x.user_id = p_user AND x.session_id = p_session
+              AND x.message_id = p_ids[i];
+            inserted := false;
+        END IF;
+        RETURN NEXT;
+    END LOOP;
 
-    IF v_new > 0 THEN
-        UPDATE lmt_sessions SET last_seq = v_last + v_new, updated_at = now()
+    IF v_seq <> v_last + v_count THEN
+        UPDATE lmt_sessions SET last_seq = v_seq
         WHERE tenant_id = p_tenant AND user_id = p_user AND session_id = p_session;
     END IF;
-
-    RETURN QUERY
-    SELECT x.message_id, x.seq, x.created_at, x.seq > v_last
-    FROM json_array_elements(p_msgs) WITH ORDINALITY AS e(value, ord)
-    JOIN lmt_messages x
-      ON x.tenant_id = p_tenant AND x.user_id = p_user AND x.session_id = p_session
-     AND x.message_id = e.value ->> 'id'
-    ORDER BY e.ord;
 END
 $$;
