@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+import psycopg.errors
 from psycopg_pool import ConnectionPool
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
@@ -29,6 +30,28 @@ AppendResult = tuple[str, int, datetime, bool]
 _COLUMNS = "seq, message_id, role, content, name, tool_calls, tool_call_id, metadata, token_count, created_at"
 _PK = "tenant_id = %(t)s AND user_id = %(u)s AND session_id = %(s)s"
 _SQL_APPEND = "SELECT message_id, seq, created_at, inserted FROM lmt_append(%s, %s, %s, %s, %s, %s::json[], %s, %s::json[], %s, %s::json[], %s::integer[], %s)"
+_SQL_APPEND_ONE = """
+WITH existing AS (
+    SELECT message_id, seq, created_at FROM lmt_messages
+    WHERE tenant_id = %(t)s AND user_id = %(u)s AND session_id = %(s)s AND message_id = %(id)s
+), bump AS (
+    INSERT INTO lmt_sessions AS x (tenant_id, user_id, session_id, last_seq)
+    SELECT %(t)s, %(u)s, %(s)s, 1 WHERE NOT EXISTS (SELECT 1 FROM existing)
+    ON CONFLICT (tenant_id, user_id, session_id)
+    DO UPDATE SET last_seq = x.last_seq + 1, updated_at = now()
+    RETURNING x.last_seq
+), ins AS (
+    INSERT INTO lmt_messages (tenant_id, user_id, session_id, seq, message_id, role, content,
+                              name, tool_calls, tool_call_id, metadata, token_count, created_at)
+    SELECT %(t)s, %(u)s, %(s)s, bump.last_seq, %(id)s, %(role)s, %(content)s::json, %(name)s,
+           %(tool_calls)s::json, %(tool_call_id)s, %(metadata)s::json, %(tokens)s, %(created)s
+    FROM bump
+    RETURNING message_id, seq, created_at
+)
+SELECT message_id, seq, created_at, true FROM ins
+UNION ALL
+SELECT message_id, seq, created_at, false FROM existing
+"""
 _SQL_MESSAGES = f"SELECT {_COLUMNS} FROM lmt_messages WHERE {_PK} AND seq > %(after)s ORDER BY seq LIMIT %(limit)s"
 _SQL_TAIL = f"\nSELECT s.last_seq,\n       (SELECT min(seq) FROM lmt_messages WHERE {_PK}),\n       m.*\nFROM lmt_sessions s\nLEFT JOIN LATERAL (\n    SELECT {_COLUMNS} FROM lmt_messages WHERE {_PK} ORDER BY seq DESC LIMIT %(n)s\n) m ON true\nWHERE s.{_PK.replace(' AND ', ' AND s.')}\nORDER BY m.seq\n"
 _SQL_GET_STATE = f"SELECT state, state_version FROM lmt_sessions WHERE {_PK}"
@@ -121,9 +144,12 @@ class PostgresStore:
     def close(self) -> None:
         self._pool.close()
 
-    def _retrying(self) -> Retrying:
+    def _retrying(self, retry_unique: bool) -> Retrying:
+        retryable: tuple[type[BaseException], ...] = (psycopg.OperationalError,)
+        if retry_unique:
+            retryable += (psycopg.errors.UniqueViolation,)
         return Retrying(
-            retry=retry_if_exception_type(psycopg.OperationalError),
+            retry=retry_if_exception_type(retryable),
             stop=stop_after_attempt(self._attempts),
             wait=wait_exponential(multiplier=0.05, max=1.0),
             reraise=True,
@@ -134,20 +160,26 @@ class PostgresStore:
             cur = conn.execute(query, params)
             return cur.fetchall() if cur.description else []
 
-    def _fetch(self, query: str, params: Any) -> list[tuple[Any, ...]]:
+    def _fetch(
+        self, query: str, params: Any, *, retry_unique: bool = False
+    ) -> list[tuple[Any, ...]]:
         """Run one statement and return its rows; retry with backoff if the connection fails.
 
         The first try runs without tenacity (its bookkeeping costs ~30 µs on the hot path);
         every statement this store runs is idempotent, so retrying after a lost connection is safe.
+        ``retry_unique`` also retries a unique violation (two appends racing with one message id).
         """
         try:
             return self._fetch_once(query, params)
         except psycopg.OperationalError:
             pass
+        except psycopg.errors.UniqueViolation as exc:
+            if not retry_unique:
+                raise StoreError(f"Postgres error: {exc}") from exc
         except psycopg.Error as exc:
             raise StoreError(f"Postgres error: {exc}") from exc
         try:
-            for attempt in self._retrying():
+            for attempt in self._retrying(retry_unique):
                 with attempt:
                     return self._fetch_once(query, params)
         except psycopg.OperationalError as exc:
@@ -218,7 +250,23 @@ class PostgresStore:
             [m.token_count for m in messages],
             [m.created_at for m in messages],
         ]
-        rows = self._fetch(_SQL_APPEND, params)
+        if len(messages) == 1:
+            m = messages[0]
+            one = _key_params(key)
+            one.update(
+                id=m.id,
+                role=m.role,
+                content=params[5][0],
+                name=m.name,
+                tool_calls=params[7][0],
+                tool_call_id=m.tool_call_id,
+                metadata=params[9][0],
+                tokens=m.token_count,
+                created=m.created_at,
+            )
+            rows = self._fetch(_SQL_APPEND_ONE, one, retry_unique=True)
+        else:
+            rows = self._fetch(_SQL_APPEND, params, retry_unique=True)
         return [(r[0], int(r[1]), r[2], bool(r[3])) for r in rows]
 
     def messages(

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+import psycopg.errors
 from psycopg_pool import AsyncConnectionPool
 from tenacity import (
     AsyncRetrying,
@@ -42,6 +43,33 @@ _SQL_APPEND = (
     "SELECT message_id, seq, created_at, inserted FROM lmt_append("
     "%s, %s, %s, %s, %s, %s::json[], %s, %s::json[], %s, %s::json[], %s::integer[], %s)"
 )
+# One message (the common case) in one statement, without a plpgsql call. If its id is
+# already stored, the session row is not bumped and the stored seq comes back. Two writers
+# racing with the same new id both miss `existing` in their snapshots; the second then fails on
+# the message-id unique index, its whole statement (seq bump included) rolls back, and the
+# retry finds the message: seqs stay gap-free.
+_SQL_APPEND_ONE = """
+WITH existing AS (
+    SELECT message_id, seq, created_at FROM lmt_messages
+    WHERE tenant_id = %(t)s AND user_id = %(u)s AND session_id = %(s)s AND message_id = %(id)s
+), bump AS (
+    INSERT INTO lmt_sessions AS x (tenant_id, user_id, session_id, last_seq)
+    SELECT %(t)s, %(u)s, %(s)s, 1 WHERE NOT EXISTS (SELECT 1 FROM existing)
+    ON CONFLICT (tenant_id, user_id, session_id)
+    DO UPDATE SET last_seq = x.last_seq + 1, updated_at = now()
+    RETURNING x.last_seq
+), ins AS (
+    INSERT INTO lmt_messages (tenant_id, user_id, session_id, seq, message_id, role, content,
+                              name, tool_calls, tool_call_id, metadata, token_count, created_at)
+    SELECT %(t)s, %(u)s, %(s)s, bump.last_seq, %(id)s, %(role)s, %(content)s::json, %(name)s,
+           %(tool_calls)s::json, %(tool_call_id)s, %(metadata)s::json, %(tokens)s, %(created)s
+    FROM bump
+    RETURNING message_id, seq, created_at
+)
+SELECT message_id, seq, created_at, true FROM ins
+UNION ALL
+SELECT message_id, seq, created_at, false FROM existing
+"""
 _SQL_MESSAGES = (
     f"SELECT {_COLUMNS} FROM lmt_messages WHERE {_PK} AND seq > %(after)s "
     "ORDER BY seq LIMIT %(limit)s"
@@ -152,9 +180,12 @@ class AsyncPostgresStore:
     async def close(self) -> None:
         await self._pool.close()
 
-    def _retrying(self) -> AsyncRetrying:
+    def _retrying(self, retry_unique: bool) -> AsyncRetrying:
+        retryable: tuple[type[BaseException], ...] = (psycopg.OperationalError,)
+        if retry_unique:
+            retryable += (psycopg.errors.UniqueViolation,)
         return AsyncRetrying(
-            retry=retry_if_exception_type(psycopg.OperationalError),
+            retry=retry_if_exception_type(retryable),
             stop=stop_after_attempt(self._attempts),
             wait=wait_exponential(multiplier=0.05, max=1.0),
             reraise=True,
@@ -165,20 +196,26 @@ class AsyncPostgresStore:
             cur = await conn.execute(query, params)
             return await cur.fetchall() if cur.description else []
 
-    async def _fetch(self, query: str, params: Any) -> list[tuple[Any, ...]]:
+    async def _fetch(
+        self, query: str, params: Any, *, retry_unique: bool = False
+    ) -> list[tuple[Any, ...]]:
         """Run one statement and return its rows; retry with backoff if the connection fails.
 
         The first try runs without tenacity (its bookkeeping costs ~30 µs on the hot path);
         every statement this store runs is idempotent, so retrying after a lost connection is safe.
+        ``retry_unique`` also retries a unique violation (two appends racing with one message id).
         """
         try:
             return await self._fetch_once(query, params)
         except psycopg.OperationalError:
             pass
+        except psycopg.errors.UniqueViolation as exc:
+            if not retry_unique:
+                raise StoreError(f"Postgres error: {exc}") from exc
         except psycopg.Error as exc:
             raise StoreError(f"Postgres error: {exc}") from exc
         try:
-            async for attempt in self._retrying():
+            async for attempt in self._retrying(retry_unique):
                 with attempt:
                     return await self._fetch_once(query, params)
         except psycopg.OperationalError as exc:
@@ -252,7 +289,23 @@ class AsyncPostgresStore:
             [m.token_count for m in messages],
             [m.created_at for m in messages],
         ]
-        rows = await self._fetch(_SQL_APPEND, params)
+        if len(messages) == 1:
+            m = messages[0]
+            one = _key_params(key)
+            one.update(
+                id=m.id,
+                role=m.role,
+                content=params[5][0],
+                name=m.name,
+                tool_calls=params[7][0],
+                tool_call_id=m.tool_call_id,
+                metadata=params[9][0],
+                tokens=m.token_count,
+                created=m.created_at,
+            )
+            rows = await self._fetch(_SQL_APPEND_ONE, one, retry_unique=True)
+        else:
+            rows = await self._fetch(_SQL_APPEND, params, retry_unique=True)
         return [(r[0], int(r[1]), r[2], bool(r[3])) for r in rows]
 
     async def messages(
