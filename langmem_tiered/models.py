@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ Role = Literal["system", "user", "assistant", "tool", "operator"]
 ROLES: tuple[str, ...] = get_args(Role)
 MAX_ID_LENGTH = 256
 DEFAULT_MAX_MESSAGE_BYTES = 512 * 1024
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def json_dumps(value: Any) -> bytes:
@@ -253,7 +255,7 @@ def check_id(kind: str, value: object) -> str:
         raise InvalidIdError(f"{kind} must not be empty")
     if len(value) > MAX_ID_LENGTH:
         raise InvalidIdError(f"{kind} is {len(value)} characters; the limit is {MAX_ID_LENGTH}")
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+    if _CONTROL_CHARS.search(value):
         raise InvalidIdError(f"{kind} contains a control character (NUL, newline, ...)")
     try:
         value.encode("utf-8")
