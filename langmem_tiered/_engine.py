@@ -245,13 +245,13 @@ class TieredMemory:
     def _hot(self, key: SessionKey, op: str, *args: Any, writing: bool) -> Any:
         """Call ``hot_tier.<op>(key, *args)``; on failure count it and return ``_SKIPPED``.
 
-        A write that cannot reach the hot tier leaves the session dirty: its hot entry may be
-        stale, so it is invalidated before the hot tier serves that session again.
+        Reads skip the hot tier for ``HOT_RETRY_SECONDS`` after a failure. Writes always try:
+        other processes read this hot tier too, so a write that fails is followed by an
+        invalidation, and if that fails too the session stays *dirty* here and is invalidated
+        before this process uses the hot tier for it again.
         """
-        if time.monotonic() < self._hot_down_until:
+        if not writing and time.monotonic() < self._hot_down_until:
             self._stats["hot_bypassed"] += 1
-            if writing:
-                self._dirty.add(key)
             return _SKIPPED
         try:
             if key in self._dirty:
@@ -305,19 +305,27 @@ class TieredMemory:
         store = self._ready()
         if not messages:
             return []
-        results = store.append(key, messages)
-        stored: list[Message] = []
-        fresh: list[Message] = []
-        for message, (_, seq, created_at, inserted) in zip(messages, results, strict=True):
-            kept = message.model_copy(update={"seq": seq, "created_at": created_at})
-            stored.append(kept)
-            if inserted:
-                fresh.append(kept)
-        self._stats["appends"] += 1
-        self._stats["messages_appended"] += len(fresh)
-        self._stats["idempotent_replays"] += len(stored) - len(fresh)
-        if fresh:
-            self._hot(key, "append", fresh, writing=True)
+        try:
+            results = store.append(key, messages)
+            stored: list[Message] = []
+            fresh: list[Message] = []
+            for message, (_, seq, created_at, inserted) in zip(messages, results, strict=True):
+                kept = message.model_copy(update={"seq": seq, "created_at": created_at})
+                stored.append(kept)
+                if inserted:
+                    fresh.append(kept)
+            if len(fresh) < len(stored):
+                found = store.messages_by_ids(
+                    key, [m.id for m, r in zip(stored, results, strict=True) if not r[3]]
+                )
+                stored = [found.get(m.id, m) for m in stored]
+            self._stats["appends"] += 1
+            self._stats["messages_appended"] += len(fresh)
+            self._stats["idempotent_replays"] += len(stored) - len(fresh)
+            self._hot(key, "append", _hot_batch(stored, fresh), writing=True)
+        except BaseException:
+            self._dirty.add(key)
+            raise
         return stored
 
     def _recent(self, key: SessionKey, n: int) -> list[Message]:
@@ -331,6 +339,10 @@ class TieredMemory:
             hot = self._hot(key, "read", n, writing=False)
             if isinstance(hot, HotRead):
                 served = usable_window(hot, n)
+                if served is not None and (not self._tier.authoritative):
+                    last_seq, _ = store.versions(key)
+                    if last_seq != hot.last_seq:
+                        served = None
                 if served is not None:
                     self._stats["hot_hits"] += 1
                     return served
@@ -353,6 +365,8 @@ class TieredMemory:
 
     def _state(self, key: SessionKey) -> dict[str, Any]:
         store = self._ready()
+        if not self._tier.authoritative:
+            return dict(store.get_state(key).state)
         cached = self._hot(key, "get_state", writing=False)
         if isinstance(cached, HotState):
             return cached.state
@@ -372,9 +386,25 @@ class TieredMemory:
 
     def _clear(self, key: SessionKey) -> int:
         store = self._ready()
-        removed = store.clear(key)
-        self._hot(key, "invalidate", writing=True)
+        removed, last_seq, state_version = store.clear(key)
+        done = self._hot(key, "fill", last_seq, last_seq + 1, [], writing=True)
+        if done is not _SKIPPED:
+            self._hot(key, "put_state", HotState({}, state_version), writing=True)
         return removed
+
+
+def _hot_batch(stored: Sequence[Message], fresh: Sequence[Message]) -> list[Message]:
+    """What to send to the hot tier after an append.
+
+    Everything stored, in seq order, when it is one contiguous run: a replayed message whose
+    first hot write was lost (its reply never came back) then still reaches the window, and the
+    tier ignores what it already has. Otherwise only the fresh messages, which are contiguous.
+    """
+    ordered = sorted({m.seq or 0: m for m in stored}.values(), key=lambda m: m.seq or 0)
+    first = ordered[0].seq or 0
+    if all((m.seq == first + i for i, m in enumerate(ordered))):
+        return ordered
+    return list(fresh)
 
 
 class Session:

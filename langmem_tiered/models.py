@@ -31,10 +31,12 @@ from .errors import InvalidIdError, InvalidInputError, InvalidMessageError, Mess
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
     "MAX_ID_LENGTH",
+    "MAX_JSON_DEPTH",
     "ROLES",
     "Message",
     "Role",
     "SessionKey",
+    "Summary",
     "ToolCall",
     "check_id",
     "check_json_value",
@@ -50,6 +52,8 @@ Role = Literal["system", "user", "assistant", "tool", "operator"]
 ROLES: tuple[str, ...] = get_args(Role)
 MAX_ID_LENGTH = 256
 DEFAULT_MAX_MESSAGE_BYTES = 512 * 1024
+MAX_JSON_DEPTH = 64
+MAX_TOKEN_COUNT = 2**31 - 1
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -90,6 +94,12 @@ class ToolCall(BaseModel):
     name: str
     args: dict[str, Any] = Field(default_factory=dict)
 
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except _PydanticValidationError as exc:
+            raise InvalidMessageError(_describe(exc)) from None
+
 
 class Message(BaseModel):
     """One chat message as stored by langmem-tiered.
@@ -120,6 +130,13 @@ class Message(BaseModel):
     created_at: datetime = Field(default_factory=_utc_now)
     token_count: int | None = None
 
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except _PydanticValidationError as exc:
+            error = InvalidIdError if exc.errors()[0]["loc"][:1] == ("id",) else InvalidMessageError
+            raise error(_describe(exc)) from None
+
     @field_validator("created_at")
     @classmethod
     def _aware_utc(cls, value: datetime) -> datetime:
@@ -144,6 +161,34 @@ class Message(BaseModel):
         return self.__pydantic_serializer__.to_json(self)
 
 
+class Summary(BaseModel):
+    """One version of a session's running summary (every version is kept).
+
+    Attributes:
+        version: 1, 2, 3... one per fold.
+        from_seq: First message seq folded by this version.
+        upto_seq: Last message seq covered; later messages are still verbatim.
+        text: The summary.
+        token_count: Tokens of ``text``.
+        covered_tokens: Tokens of every message folded into the summary so far.
+        summarizer: Name of the summarizer that wrote it.
+        vertical: Prompt vertical used (generic, medical, dental, legal, retail).
+        created_at: When it was written.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    version: int
+    from_seq: int
+    upto_seq: int
+    text: str
+    token_count: int
+    covered_tokens: int
+    summarizer: str
+    vertical: str
+    created_at: datetime
+
+
 _MESSAGE_LIST = TypeAdapter(list[Message])
 
 
@@ -162,12 +207,10 @@ def coerce_message(value: Message | Mapping[str, Any]) -> Message:
         raise InvalidMessageError(
             f"a message must be a Message or a mapping, not {type(value).__name__}"
         )
-    try:
-        return Message.model_validate(dict(value))
-    except _PydanticValidationError as exc:
-        if exc.errors()[0]["loc"][:1] == ("id",):
-            raise InvalidIdError(_describe(exc)) from None
-        raise InvalidMessageError(_describe(exc)) from None
+    fields = dict(value)
+    if not all(isinstance(k, str) for k in fields):
+        raise InvalidMessageError("message field names must be strings")
+    return Message(**fields)  # raises InvalidIdError / InvalidMessageError
 
 
 def _describe(exc: _PydanticValidationError) -> str:
@@ -190,12 +233,15 @@ def check_json_value(
 ) -> None:
     """Check that ``value`` is plain JSON that Postgres and both hot tiers store unchanged.
 
-    Accepts dicts with string keys, lists, strings, ints, finite floats, bools and None.
-    Rejects NUL characters and lone surrogates anywhere (keys included).
+    Accepts dicts with string keys, lists, strings, ints, finite floats, bools and None, nested
+    at most :data:`MAX_JSON_DEPTH` levels. Rejects NUL characters and lone surrogates anywhere
+    (keys included).
     """
-    stack: list[tuple[Any, str]] = [(value, where)]
+    stack: list[tuple[Any, str, int]] = [(value, where, 0)]
     while stack:
-        item, path = stack.pop()
+        item, path, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise error(f"{path} is nested deeper than {MAX_JSON_DEPTH} levels")
         if isinstance(item, str):
             _check_text(item, path, error)
         elif item is None or isinstance(item, (bool, int)):
@@ -208,9 +254,9 @@ def check_json_value(
                 if not isinstance(key, str):
                     raise error(f"{path} has a non-string key {key!r}")
                 _check_text(key, f"{path} key", error)
-                stack.append((sub, f"{path}.{key}"))
+                stack.append((sub, f"{path}.{key}", depth + 1))
         elif isinstance(item, (list, tuple)):
-            stack.extend((sub, f"{path}[{i}]") for i, sub in enumerate(item))
+            stack.extend((sub, f"{path}[{i}]", depth + 1) for i, sub in enumerate(item))
         else:
             raise error(f"{path} holds a {type(item).__name__}, which is not JSON")
 
@@ -230,6 +276,8 @@ def check_message_for_write(message: Message, max_bytes: int) -> bytes:
     check_json_value(message.metadata, "metadata", InvalidMessageError)
     for i, call in enumerate(message.tool_calls):
         check_json_value(call.model_dump(), f"tool_calls[{i}]", InvalidMessageError)
+    if message.token_count is not None and not 0 <= message.token_count <= MAX_TOKEN_COUNT:
+        raise InvalidMessageError(f"token_count must be 0..{MAX_TOKEN_COUNT}")
     for field in ("name", "tool_call_id"):
         value = getattr(message, field)
         if value is not None:

@@ -73,10 +73,42 @@ def test_stale_fill_is_refused(tier: HotTier) -> None:
 def test_short_window_needs_to_reach_the_first_message(tier: HotTier) -> None:
     tier.fill(KEY, 10, 9, msgs(9, 10))  # messages 1..8 were cleared; lo = 9
     assert seqs(tier) == [9, 10]
-    tier.fill(KEY, 12, 1, msgs(10, 12))  # window holds 3 of 12 messages
+    tier.fill(KEY, 12, 9, msgs(10, 12))  # window holds 3 of the 4 messages 9..12
     read = tier.read(KEY, 5)
     assert read is not None and usable_window(read, 5) is None  # must go to Postgres
     assert usable_window(read, 3) is not None
+
+
+def test_lo_only_rises_so_a_refill_cannot_resurrect_deleted_messages(tier: HotTier) -> None:
+    tier.append(KEY, msgs(1, 3))
+    # a slow reader snapshots 1..3 from Postgres; meanwhile the session is cleared:
+    tier.fill(KEY, 3, 4, [])  # the clear writes an empty window with lo above every deleted seq
+    tier.fill(KEY, 3, 1, msgs(1, 3))  # the slow reader's refill arrives: refused
+    assert seqs(tier) == []
+
+
+def test_invalidate_is_a_tombstone_that_keeps_the_guards(tier: HotTier) -> None:
+    tier.append(KEY, msgs(1, 4))
+    tier.put_state(KEY, HotState({"a": 2}, 2))
+    tier.invalidate(KEY)
+    assert tier.read(KEY, 5) is None and tier.get_state(KEY) is None
+    tier.fill(KEY, 3, 1, msgs(1, 3))  # stale: seq 4 is known committed
+    assert tier.read(KEY, 5) is None
+    tier.put_state(KEY, HotState({"a": 1}, 1))  # stale version
+    assert tier.get_state(KEY) is None
+    tier.put_state(KEY, HotState({"a": 2}, 2))  # the current version may be cached again
+    state = tier.get_state(KEY)
+    assert state is not None and state.state == {"a": 2}
+    tier.fill(KEY, 4, 1, msgs(1, 4))
+    assert seqs(tier) == [1, 2, 3, 4]
+
+
+def test_overlapping_append_adds_only_what_is_new(tier: HotTier) -> None:
+    tier.append(KEY, msgs(1, 3))
+    tier.append(KEY, msgs(2, 5))  # a replayed 2..3 plus new 4..5
+    assert seqs(tier) == [1, 2, 3, 4, 5]
+    tier.append(KEY, msgs(1, 12))  # larger than the window: only the tail is passed
+    assert seqs(tier) == [8, 9, 10, 11, 12]
 
 
 def test_empty_session(tier: HotTier) -> None:

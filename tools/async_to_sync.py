@@ -58,6 +58,12 @@ RENAMES: dict[str, str] = {
     "aiter": "iter",
     "to_thread": "call_sync",
     "ALock": "Lock",  # langmem_tiered._acompat: asyncio.Lock / threading.Lock
+    # Protocols whose objects carry both faces (Summarizer, BlockProvider, FactExtractor...):
+    "asummarize": "summarize",
+    "aprovide": "provide",
+    "aextract": "extract",
+    "aembed_documents": "embed_documents",
+    "aembed_query": "embed_query",
 }
 
 # Dotted module paths (prefix match, longest first).  Applied before the generic

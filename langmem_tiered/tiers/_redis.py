@@ -24,7 +24,7 @@ from redis.retry import Retry
 
 from ..errors import ConfigurationError, TierUnavailableError
 from ..models import Message, SessionKey, json_dumps, json_loads, messages_from_json_items
-from .base import DEFAULT_HOT_TTL_SECONDS, DEFAULT_WINDOW_SIZE, HotRead, HotState
+from .base import DEFAULT_HOT_TTL_SECONDS, DEFAULT_WINDOW_SIZE, MAX_WINDOW_SIZE, HotRead, HotState
 
 __all__ = ["RedisTier"]
 _RUN_ID = """local rid = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
@@ -39,7 +39,7 @@ if not seq and first == 1 then
     + _RUN_ID
     + """
   redis.call('DEL', KEYS[2])
-  redis.call('RPUSH', KEYS[2], unpack(ARGV, 5))
+  redis.call('RPUSH', KEYS[2], unpack(ARGV, 6))
   redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
   redis.call('HSET', KEYS[1], 'seq', last, 'ok', 1, 'lo', 1, 'wrid', rid)
 elseif not seq then
@@ -47,9 +47,12 @@ elseif not seq then
   redis.call('DEL', KEYS[2])
 elseif last <= tonumber(seq) then
   -- already covered by a fill or an earlier append
-elseif first == tonumber(seq) + 1 then
+elseif first <= tonumber(seq) + 1 then
+  -- contiguous (or overlapping: a replayed append); push only what lies beyond seq
   if redis.call('HGET', KEYS[1], 'ok') == '1' then
-    redis.call('RPUSH', KEYS[2], unpack(ARGV, 5))
+    -- ARGV[5] is the seq of the first item passed (only the batch's tail is passed)
+    local skip = math.max(0, tonumber(seq) + 1 - tonumber(ARGV[5]))
+    redis.call('RPUSH', KEYS[2], unpack(ARGV, 6 + skip))
     redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
   end
   redis.call('HSET', KEYS[1], 'seq', last)
@@ -65,9 +68,12 @@ return 1
 _FILL = (
     _RUN_ID
     + """
-local seq = redis.call('HGET', KEYS[1], 'seq')
--- a restored meta is older than Postgres, so this guard holds whatever its run_id
-if seq and tonumber(seq) > tonumber(ARGV[1]) then return 0 end
+local m = redis.call('HMGET', KEYS[1], 'seq', 'lo')
+-- A newer commit is known, or messages below lo were deleted (clear, retention) after this
+-- snapshot was read: refuse. A restored meta is older than Postgres, so these guards hold
+-- whatever its run_id.
+if m[1] and tonumber(m[1]) > tonumber(ARGV[1]) then return 0 end
+if m[2] and tonumber(m[2]) > tonumber(ARGV[2]) then return 0 end
 redis.call('DEL', KEYS[2])
 if #ARGV > 3 then redis.call('RPUSH', KEYS[2], unpack(ARGV, 4)) end
 redis.call('HSET', KEYS[1], 'seq', ARGV[1], 'ok', 1, 'lo', ARGV[2], 'wrid', rid)
@@ -91,12 +97,21 @@ _PUT_STATE = (
     _RUN_ID
     + """
 local m = redis.call('HMGET', KEYS[1], 'sv', 'srid')
-if m[1] and m[2] == rid and tonumber(m[1]) >= tonumber(ARGV[2]) then return 0 end
+if m[1] and m[2] == rid and tonumber(m[1]) > tonumber(ARGV[2]) then return 0 end
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'sv', ARGV[2], 'srid', rid)
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return 1
 """
 )
+_INVALIDATE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'ok', 0)
+  redis.call('HDEL', KEYS[1], 'state')
+end
+redis.call('DEL', KEYS[2])
+return 1
+"""
 _GET_STATE = (
     _RUN_ID
     + """
@@ -122,6 +137,8 @@ class RedisTier:
     """
 
     name = "redis"
+    authoritative = True
+    "Every process writes through the same Redis, so a window that passes the rules is current."
 
     def __init__(
         self,
@@ -135,8 +152,10 @@ class RedisTier:
     ) -> None:
         if (url is None) == (client is None):
             raise ConfigurationError("give exactly one of url or client")
-        if window_size < 1 or ttl_seconds <= 0:
-            raise ConfigurationError("window_size and ttl_seconds must be positive")
+        if not 1 <= window_size <= MAX_WINDOW_SIZE or ttl_seconds <= 0:
+            raise ConfigurationError(
+                f"window_size must be 1..{MAX_WINDOW_SIZE} and ttl_seconds positive"
+            )
         if client is None:
             assert url is not None
             try:
@@ -161,6 +180,7 @@ class RedisTier:
         self._read = client.register_script(_READ)
         self._put_state = client.register_script(_PUT_STATE)
         self._get_state = client.register_script(_GET_STATE)
+        self._invalidate = client.register_script(_INVALIDATE)
 
     @property
     def client(self) -> aioredis.Redis:
@@ -182,7 +202,13 @@ class RedisTier:
         if not messages:
             return
         tail = messages[-self.window_size :]
-        args: list[Any] = [messages[0].seq, messages[-1].seq, self.window_size, self._ttl_ms]
+        args: list[Any] = [
+            messages[0].seq,
+            messages[-1].seq,
+            self.window_size,
+            self._ttl_ms,
+            tail[0].seq,
+        ]
         args.extend((m.to_json() for m in tail))
         self._call(self._append, self.keys_for(key), args)
 
@@ -196,7 +222,11 @@ class RedisTier:
         if not reply:
             return None
         seq, lo, items = reply
-        messages = messages_from_json_items(items) if n > 0 else []
+        try:
+            messages = messages_from_json_items(items) if n > 0 else []
+        except ValueError:
+            self.invalidate(key)
+            return None
         return HotRead(int(seq), int(lo or 1), messages)
 
     def put_state(self, key: SessionKey, state: HotState) -> None:
@@ -207,13 +237,17 @@ class RedisTier:
         reply = self._call(self._get_state, self.keys_for(key), [self._ttl_ms])
         if not reply:
             return None
-        return HotState(json_loads(reply[0]), int(reply[1]))
+        try:
+            state = json_loads(reply[0])
+        except ValueError:
+            state = None
+        if not isinstance(state, dict):
+            self.invalidate(key)
+            return None
+        return HotState(state, int(reply[1]))
 
     def invalidate(self, key: SessionKey) -> None:
-        try:
-            self._client.delete(*self.keys_for(key))
-        except (RedisError, OSError) as exc:
-            raise TierUnavailableError(f"Redis hot tier failed: {exc}") from exc
+        self._call(self._invalidate, self.keys_for(key), [])
 
     def ping(self) -> bool:
         try:

@@ -8,15 +8,25 @@ in-process tier:
 
 * **append(first, last)**: meta missing -> if ``first == 1`` the session is new and the
   window is complete, else remember ``seq=last`` but mark the window incomplete;
-  ``last <= seq`` -> already covered, nothing to do; ``first == seq + 1`` -> extend the
-  window (if complete) and advance ``seq``; anything else is a gap -> mark incomplete.
+  ``last <= seq`` -> already covered, nothing to do; ``first <= seq + 1`` -> extend the
+  window (if complete) with the messages beyond ``seq`` and advance ``seq``; anything else
+  is a gap -> mark incomplete.
 * **fill(seq, lo, messages)** from Postgres: applied only if no newer commit is known
-  (``meta.seq <= seq``); marks the window complete.
+  (``meta.seq <= seq``) and nothing below ``lo`` was deleted since (``meta.lo <= lo``: ``lo``
+  only rises, by clear or retention); marks the window complete.
+* **invalidate** is a tombstone: window and cached state go, ``seq``, ``lo`` and the state
+  version stay, so a slow reader's stale refill is still refused.
+* **put_state(version)**: refused only if a newer version is cached.
 * **read(n)**: only a complete window is returned, and :func:`usable_window` still checks
   that its seqs are contiguous, end at ``seq``, and cover ``n`` messages or reach ``lo``.
 
 Because the durable store assigns seqs under a row lock and appends reach the hot tier
-after commit, a window that passes these rules holds exactly the session's latest messages.
+after commit, a window that passes these rules holds the session's latest messages as far as
+this hot tier has heard. A tier that every writer uses (Redis) is *authoritative*; the
+in-process tier is not (other processes write past it) unless declared exclusive, and the
+engine then confirms the last seq with Postgres before serving a window. What no rule can see
+is a writer that dies between its commit and its hot write: that session's window lags until
+its next append or its TTL.
 """
 
 from __future__ import annotations
@@ -26,9 +36,17 @@ from typing import Any
 
 from ..models import Message
 
-__all__ = ["DEFAULT_HOT_TTL_SECONDS", "DEFAULT_WINDOW_SIZE", "HotRead", "HotState", "usable_window"]
+__all__ = [
+    "DEFAULT_HOT_TTL_SECONDS",
+    "DEFAULT_WINDOW_SIZE",
+    "MAX_WINDOW_SIZE",
+    "HotRead",
+    "HotState",
+    "usable_window",
+]
 
 DEFAULT_WINDOW_SIZE = 50
+MAX_WINDOW_SIZE = 2000
 DEFAULT_HOT_TTL_SECONDS = 24 * 3600
 
 

@@ -22,6 +22,8 @@ class HotTier(Protocol):
 
     name: str
     window_size: int
+    authoritative: bool
+    "True if every writer of these sessions writes through this tier (see :mod:`.base`)."
 
     def append(self, key: SessionKey, messages: Sequence[Message]) -> None:
         """Record messages just committed, with contiguous seqs."""

@@ -21,6 +21,8 @@ class AsyncHotTier(Protocol):
 
     name: str
     window_size: int
+    authoritative: bool
+    """True if every writer of these sessions writes through this tier (see :mod:`.base`)."""
 
     async def append(self, key: SessionKey, messages: Sequence[Message]) -> None:
         """Record messages just committed, with contiguous seqs."""
