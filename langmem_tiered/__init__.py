@@ -7,6 +7,8 @@ implementation (the sync code is generated from the async code).
 
 from ._engine import Session, TieredMemory
 from ._engine_async import AsyncSession, AsyncTieredMemory
+from .compression import VERTICALS, ExtractiveSummarizer, Summarizer, render_summary_prompt
+from .context import BlockProvider, ContextBlock, ContextBundle, ContextRequest
 from .errors import (
     ConfigurationError,
     InvalidIdError,
@@ -16,13 +18,15 @@ from .errors import (
     MemoryClosedError,
     MessageTooLargeError,
     MigrationError,
+    ModelError,
     RecordNotFoundError,
     StoreError,
     StoreUnavailableError,
+    SummarizationError,
     TierError,
     TierUnavailableError,
 )
-from .models import ROLES, Message, Role, SessionKey, ToolCall
+from .models import ROLES, Message, Role, SessionKey, Summary, ToolCall
 from .tiers import (
     AsyncHotTier,
     AsyncInProcessTier,
@@ -31,11 +35,31 @@ from .tiers import (
     InProcessTier,
     RedisTier,
 )
-from .tokens import EstimatingTokenizer, Tokenizer
+from .tokens import (
+    EstimatingTokenizer,
+    FunctionTokenizer,
+    TiktokenTokenizer,
+    Tokenizer,
+    count_messages,
+    message_tokens,
+)
 from .version import __version__
 
 __all__ = [
     "ROLES",
+    "VERTICALS",
+    "BlockProvider",
+    "ContextBlock",
+    "ContextBundle",
+    "ContextRequest",
+    "ExtractiveSummarizer",
+    "FunctionTokenizer",
+    "Summarizer",
+    "Summary",
+    "TiktokenTokenizer",
+    "count_messages",
+    "message_tokens",
+    "render_summary_prompt",
     "AsyncHotTier",
     "AsyncInProcessTier",
     "AsyncRedisTier",
@@ -53,6 +77,7 @@ __all__ = [
     "Message",
     "MessageTooLargeError",
     "MigrationError",
+    "ModelError",
     "RecordNotFoundError",
     "RedisTier",
     "Role",
@@ -60,6 +85,7 @@ __all__ = [
     "SessionKey",
     "StoreError",
     "StoreUnavailableError",
+    "SummarizationError",
     "TierError",
     "TierUnavailableError",
     "TieredMemory",

@@ -16,25 +16,40 @@ read from Postgres and the window refilled. Nothing ever lives only in the hot t
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import os
+import socket
+import threading
 import time
+import uuid
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from os import PathLike
 from types import TracebackType
 from typing import Any
 
 from ._acompat import Lock, call_sync
+from .compression.extractive import ExtractiveSummarizer
+from .compression.policy import plan_fold
+from .compression.prompts import VERTICALS
+from .compression.protocol import Summarizer
+from .context import BlockProvider, ContextBlock, ContextBundle, ContextRequest, compose
 from .errors import (
     ConfigurationError,
     InvalidInputError,
     InvalidMessageError,
     MemoryClosedError,
+    SummarizationError,
     TierError,
 )
 from .models import (
     DEFAULT_MAX_MESSAGE_BYTES,
     Message,
     SessionKey,
+    Summary,
     check_json_value,
     check_message_for_write,
     coerce_message,
@@ -51,9 +66,10 @@ from .tiers.base import (
     usable_window,
 )
 from .tiers.protocol import HotTier
-from .tokens import Tokenizer, default_tokenizer
+from .tokens import Tokenizer, default_tokenizer, message_tokens
 
 __all__ = ["Session", "TieredMemory"]
+_log = logging.getLogger("langmem_tiered")
 _SKIPPED = object()
 "Returned by ``_hot`` when the hot tier was not used or failed."
 HOT_RETRY_SECONDS = 1.0
@@ -76,9 +92,20 @@ class TieredMemory:
         window_size: Recent messages kept hot per session.
         hot_ttl_seconds: Sliding TTL of a session in the hot tier.
         max_message_bytes: Larger messages are rejected with ``MessageTooLargeError``.
-        tokenizer: Counts each message's tokens (default: offline estimator).
+        tokenizer: Counts each message's tokens (default: offline tokenizer).
         redis_prefix: First part of every Redis key.
         pool_max_size: Upper bound of the Postgres connection pool.
+        summarizer: Folds old turns into the running summary (default: the offline
+            :class:`~langmem_tiered.compression.ExtractiveSummarizer`).
+        summarize: False turns the summary buffer off (messages are still all kept).
+        buffer_tokens: Newest tokens of a session kept verbatim, outside the summary.
+        min_fold_tokens: Summarize only once this many tokens wait beyond the buffer.
+        summary_tokens: Upper bound of the running summary's length.
+        vertical: Prompt vertical: generic, medical, dental, legal or retail.
+        summary_lease_seconds: How long one process may hold a session's summarization.
+        system_prompt: Identity/system text placed first in every composed context.
+        providers: Context block providers (facts, handover, recall...) asked by ``context()``.
+        background_workers: Threads for background work (sync API only).
     """
 
     def __init__(
@@ -95,6 +122,16 @@ class TieredMemory:
         tokenizer: Tokenizer | None = None,
         redis_prefix: str = "lmt",
         pool_max_size: int = 8,
+        summarizer: Summarizer | None = None,
+        summarize: bool = True,
+        buffer_tokens: int = 1200,
+        min_fold_tokens: int = 300,
+        summary_tokens: int = 400,
+        vertical: str = "generic",
+        summary_lease_seconds: float = 120.0,
+        system_prompt: str | None = None,
+        providers: Sequence[BlockProvider] = (),
+        background_workers: int = 2,
     ) -> None:
         if postgres_url is not None and path is not None:
             raise ConfigurationError("give postgres_url or path (embedded server), not both")
@@ -117,6 +154,29 @@ class TieredMemory:
                 hot_tier = InProcessTier(window_size=window_size, ttl_seconds=hot_ttl_seconds)
         self._tier: HotTier = hot_tier
         self._tokenizer = tokenizer or default_tokenizer()
+        if vertical not in VERTICALS:
+            raise ConfigurationError(f"vertical must be one of {VERTICALS}, got {vertical!r}")
+        if buffer_tokens < 0 or min_fold_tokens < 0 or summary_tokens < 16:
+            raise ConfigurationError(
+                "need buffer_tokens >= 0, min_fold_tokens >= 0, summary_tokens >= 16"
+            )
+        if summarizer is None and summarize:
+            summarizer = ExtractiveSummarizer(count=self._tokenizer.count)
+        self._summarizer: Summarizer | None = summarizer if summarize else None
+        self.buffer_tokens = buffer_tokens
+        self.min_fold_tokens = min_fold_tokens
+        self.summary_tokens = summary_tokens
+        self.vertical = vertical
+        self.summary_lease_seconds = summary_lease_seconds
+        self.system_prompt = system_prompt
+        self._providers: list[BlockProvider] = list(providers)
+        self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._background: set[Any] = set()
+        self._scheduled: set[SessionKey] = set()
+        self._rerun: set[SessionKey] = set()
+        self._bg_lock = threading.Lock()
+        self._workers = background_workers
+        self._executor: ThreadPoolExecutor | None = None
         self._store: PostgresStore | None = None
         self._open_lock = Lock()
         self._closed = False
@@ -134,6 +194,11 @@ class TieredMemory:
                 "hot_read_failures",
                 "hot_invalidations",
                 "hot_bypassed",
+                "summaries_written",
+                "summary_lease_busy",
+                "summary_lost_race",
+                "background_errors",
+                "contexts_composed",
             ),
             0,
         )
@@ -179,12 +244,17 @@ class TieredMemory:
         """Close connections. The memory cannot be used afterwards."""
         if self._closed:
             return
-        self._closed = True
         try:
-            self._tier.close()
+            self.flush()
         finally:
-            if self._store is not None:
-                self._store.close()
+            self._closed = True
+            if self._executor is not None:
+                self._executor.shutdown(wait=True)
+            try:
+                self._tier.close()
+            finally:
+                if self._store is not None:
+                    self._store.close()
 
     def __enter__(self) -> TieredMemory:
         self.open()
@@ -224,11 +294,32 @@ class TieredMemory:
         """
         return Session(self, SessionKey(tenant, user, session))
 
+    def register_provider(self, provider: BlockProvider) -> None:
+        """Add a context block provider (facts, handover, recall...) to every ``context()``."""
+        if not isinstance(provider, BlockProvider):
+            raise ConfigurationError("a provider needs name, provide() and aprovide()")
+        self._providers.append(provider)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until background work (summarization) started so far has finished.
+
+        Returns False if ``timeout`` seconds passed first.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self._background:
+            pending = list(self._background)
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            wait_futures(pending, timeout=left)
+            if deadline is not None and time.monotonic() >= deadline:
+                return not self._background
+        return True
+
     def stats(self) -> dict[str, Any]:
         """Counters since this object was created, and the hot tier in use."""
         out: dict[str, Any] = dict(self._stats)
         out["hot_tier"] = self._tier.name
         out["dirty_sessions"] = len(self._dirty)
+        out["background_pending"] = len(self._background)
         return out
 
     def health(self) -> dict[str, Any]:
@@ -292,11 +383,7 @@ class TieredMemory:
         return messages
 
     def _count_tokens(self, message: Message) -> int:
-        count = self._tokenizer.count(message.text)
-        if message.tool_calls:
-            calls = [c.model_dump() for c in message.tool_calls]
-            count += self._tokenizer.count(json.dumps(calls, ensure_ascii=False))
-        return count
+        return message_tokens(self._tokenizer, message)
 
     def _append(
         self, key: SessionKey, items: Sequence[Message | Mapping[str, Any]]
@@ -323,6 +410,8 @@ class TieredMemory:
             self._stats["messages_appended"] += len(fresh)
             self._stats["idempotent_replays"] += len(stored) - len(fresh)
             self._hot(key, "append", _hot_batch(stored, fresh), writing=True)
+            if fresh:
+                self._schedule_summary(key)
         except BaseException:
             self._dirty.add(key)
             raise
@@ -384,6 +473,203 @@ class TieredMemory:
         self._hot(key, "put_state", state, writing=True)
         return dict(state.state)
 
+    def _schedule_summary(self, key: SessionKey) -> None:
+        """Start a background fold for the session unless one is already running here."""
+        if self._summarizer is None or self._closed:
+            return
+        with self._bg_lock:
+            if key in self._scheduled:
+                self._rerun.add(key)
+                return
+            self._scheduled.add(key)
+        task: Any
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self._workers, "langmem-background")
+        task = self._executor.submit(self._summary_job, key)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _summary_job(self, key: SessionKey) -> None:
+        try:
+            while True:
+                with self._bg_lock:
+                    self._rerun.discard(key)
+                while self._summarize_once(key):
+                    pass
+                with self._bg_lock:
+                    if key not in self._rerun:
+                        self._scheduled.discard(key)
+                        return
+        except Exception:
+            self._stats["background_errors"] += 1
+            _log.exception("background summarization of %r failed", key)
+            with self._bg_lock:
+                self._scheduled.discard(key)
+
+    def _summarize_once(self, key: SessionKey) -> bool:
+        """Fold one chunk into the running summary; True if a new version was written.
+
+        A lease on the session row makes sure two processes never summarize the same range:
+        only the lease holder calls the summarizer, and the new version is stored with a
+        compare-and-set on the version it started from.
+        """
+        summarizer = self._summarizer
+        if summarizer is None:
+            return False
+        store = self._ready()
+        _, _, pending = store.summary_status(key)
+        if pending < self.buffer_tokens + max(self.min_fold_tokens, 1):
+            return False
+        lease = store.acquire_summary_lease(key, self._owner, self.summary_lease_seconds)
+        if lease is None:
+            self._stats["summary_lease_busy"] += 1
+            return False
+        upto, version = lease
+        saved: Summary | None = None
+        try:
+            unsummarized = store.messages(key, after_seq=upto)
+            plan = plan_fold(
+                unsummarized, buffer_tokens=self.buffer_tokens, min_fold_tokens=self.min_fold_tokens
+            )
+            if not plan.fold or plan.upto_seq is None:
+                return False
+            previous = store.latest_summary(key)
+            try:
+                text = summarizer.summarize(
+                    previous.text if previous else "",
+                    plan.fold,
+                    self.vertical,
+                    max_tokens=self.summary_tokens,
+                )
+            except Exception as exc:
+                raise SummarizationError(f"{summarizer.name} failed: {exc}") from exc
+            if not isinstance(text, str) or not text.strip():
+                raise SummarizationError(f"{summarizer.name} returned an empty summary")
+            tokens = self._tokenizer.count(text)
+            folded = sum((m.token_count or 0 for m in plan.fold))
+            saved = store.save_summary(
+                key,
+                owner=self._owner,
+                expected_version=version,
+                from_seq=plan.fold[0].seq or upto + 1,
+                upto_seq=plan.upto_seq,
+                text=text,
+                token_count=tokens,
+                covered_tokens=(previous.covered_tokens if previous else 0) + folded,
+                summarizer=summarizer.name,
+                vertical=self.vertical,
+            )
+            if saved is None:
+                self._stats["summary_lost_race"] += 1
+                return False
+            self._stats["summaries_written"] += 1
+            store.record_usage(
+                key,
+                "summarize",
+                input_tokens=folded + (previous.token_count if previous else 0),
+                output_tokens=tokens,
+            )
+            return True
+        finally:
+            if saved is None:
+                store.release_summary_lease(key, self._owner)
+
+    def _summary(self, key: SessionKey) -> Summary | None:
+        store = self._ready()
+        _, _, _, summary = store.summary_state(key)
+        return summary
+
+    def _summaries(self, key: SessionKey) -> list[Summary]:
+        store = self._ready()
+        return store.summaries(key)
+
+    def _context(
+        self,
+        key: SessionKey,
+        query: str | None,
+        budget_tokens: int,
+        input_text: str | None,
+        system: str | None,
+    ) -> ContextBundle:
+        if (
+            not isinstance(budget_tokens, int)
+            or isinstance(budget_tokens, bool)
+            or budget_tokens < 1
+        ):
+            raise InvalidInputError(f"budget_tokens must be a positive int, got {budget_tokens!r}")
+        for name, value in (("query", query), ("input", input_text), ("system", system)):
+            if value is not None:
+                if not isinstance(value, str):
+                    raise InvalidInputError(f"{name} must be a string")
+                check_json_value(value, name)
+        store = self._ready()
+        upto, _, last_seq, summary = store.summary_state(key)
+        verbatim = self._verbatim_after(key, upto, last_seq)
+        state = self._state(key)
+        count = self._tokenizer.count
+        blocks: list[ContextBlock] = []
+        system_text = system if system is not None else self.system_prompt
+        if system_text:
+            blocks.append(ContextBlock(name="system", text=system_text, tokens=count(system_text)))
+        if state:
+            text = _state_text(state)
+            tokens = count(text)
+            blocks.append(
+                ContextBlock(
+                    name="state",
+                    text=text,
+                    tokens=tokens,
+                    min_tokens=min(tokens, budget_tokens // 4),
+                )
+            )
+        if summary is not None and summary.text:
+            blocks.append(
+                ContextBlock(
+                    name="summary",
+                    text=summary.text,
+                    tokens=summary.token_count,
+                    trim_unit="line",
+                    min_tokens=min(summary.token_count, budget_tokens // 4),
+                    metadata={"version": summary.version, "upto_seq": summary.upto_seq},
+                )
+            )
+        request = ContextRequest(
+            tenant=key.tenant,
+            user=key.user,
+            session=key.session,
+            query=query,
+            budget_tokens=budget_tokens,
+            memory=self,
+        )
+        for provider in self._providers:
+            block = provider.provide(request)
+            if block is not None:
+                blocks.append(block)
+        if verbatim:
+            tokens = sum((m.token_count or 0 for m in verbatim))
+            blocks.append(ContextBlock(name="recent", messages=verbatim, tokens=tokens))
+        if input_text:
+            blocks.append(ContextBlock(name="input", text=input_text, tokens=count(input_text)))
+        full = (summary.covered_tokens if summary else 0) + sum(
+            (m.token_count or 0 for m in verbatim)
+        )
+        bundle = compose(blocks, budget_tokens=budget_tokens, count=count, full_history_tokens=full)
+        self._stats["contexts_composed"] += 1
+        return bundle
+
+    def _verbatim_after(self, key: SessionKey, upto: int, last_seq: int) -> list[Message]:
+        """Messages after ``upto`` (the part outside the summary), from the hot tier if it has
+        them all, else from Postgres."""
+        wanted = last_seq - upto
+        if wanted <= 0:
+            return []
+        if wanted <= self._tier.window_size:
+            window = self._recent(key, wanted)
+            if window and window[0].seq == upto + 1 and (window[-1].seq == last_seq):
+                return window
+        store = self._ready()
+        return store.messages(key, after_seq=upto)
+
     def _clear(self, key: SessionKey) -> int:
         store = self._ready()
         removed, last_seq, state_version = store.clear(key)
@@ -391,6 +677,16 @@ class TieredMemory:
         if done is not _SKIPPED:
             self._hot(key, "put_state", HotState({}, state_version), writing=True)
         return removed
+
+
+def _state_text(state: Mapping[str, Any]) -> str:
+    return """
+""".join(
+        (
+            f"{k}: {(v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))}"
+            for k, v in state.items()
+        )
+    )
 
 
 def _hot_batch(stored: Sequence[Message], fresh: Sequence[Message]) -> list[Message]:
@@ -472,6 +768,42 @@ class Session:
     def update_state(self, **slots: Any) -> dict[str, Any]:
         """Merge slots into the session state (durably) and return the whole new state."""
         return self.memory._update_state(self.key, slots)
+
+    def context(
+        self,
+        query: str | None = None,
+        budget_tokens: int = 2000,
+        *,
+        input: str | None = None,
+        system: str | None = None,
+    ) -> ContextBundle:
+        """Compose what the model should see, within ``budget_tokens``.
+
+        Blocks, in order: system, session state, facts/handover/recalled (from registered
+        providers), the running summary, the messages not yet summarized, and ``input``. When
+        the budget is tight the lowest-priority blocks shrink first (recent turns and the
+        input last). ``bundle.to_messages()`` / ``bundle.to_text()`` flatten it;
+        ``bundle.tokens_saved`` compares it with sending the full history.
+
+        Args:
+            query: What the next turn is about (used by recall providers).
+            budget_tokens: Upper bound of the flattened context.
+            input: The new user input, placed last.
+            system: Overrides the memory's ``system_prompt`` for this call.
+        """
+        return self.memory._context(self.key, query, budget_tokens, input, system)
+
+    def summary(self) -> Summary | None:
+        """The latest running summary, or None before the first fold."""
+        return self.memory._summary(self.key)
+
+    def summaries(self) -> list[Summary]:
+        """Every version of the running summary, oldest first."""
+        return self.memory._summaries(self.key)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait for background work of the memory (summarization) to finish."""
+        return self.memory.flush(timeout)
 
     def clear(self) -> int:
         """Delete the session's messages and state; returns how many messages were removed.

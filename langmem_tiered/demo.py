@@ -64,7 +64,28 @@ CONVERSATION: list[tuple[str, str, dict[str, Any]]] = [
     ),
     ("user", "Só isso, obrigada!", {}),
     ("assistant", "Por nada, Maria! Até terça.", {"current_state": "done"}),
+    # days later, the same chat
+    (
+        "user",
+        "Oi, é a Maria de novo. Preciso remarcar a consulta de terça.",
+        {"current_state": "rescheduling"},
+    ),
+    ("assistant", "Claro, Maria. Para quando você gostaria? O Dr. Gustavo atende de manhã.", {}),
+    ("user", "Agora prefiro à tarde, pode ser quinta, 03/12?", {"preferred_times": "tarde"}),
+    ("assistant", "Quinta, 03/12, o Dr. Gustavo tem 14:00 ou 16:30.", {}),
+    (
+        "user",
+        "14:00. E tenho alergia a dipirona, é bom vocês saberem.",
+        {"date": "2026-12-03", "time": "14:00"},
+    ),
+    (
+        "assistant",
+        "Anotado: alergia a dipirona. Remarcado para quinta, 03/12, às 14:00.",
+        {"current_state": "confirmed"},
+    ),
 ]
+
+DEMO_BUDGET = 300
 
 
 def _median_us(fn: Callable[[], object], runs: int) -> float:
@@ -86,7 +107,8 @@ def run_demo(path: str | Path | None = None, *, console: Console | None = None) 
 
     console.rule("[bold]langmem-tiered demo[/bold]: clinic booking, embedded default, offline")
     start = time.perf_counter()
-    memory = TieredMemory.local(folder)
+    # A small buffer so that this short conversation already shows the summary forming.
+    memory = TieredMemory.local(folder, buffer_tokens=90, min_fold_tokens=40, summary_tokens=90)
     console.print(
         f"Started PostgreSQL + pgvector (embedded) in [cyan]{folder}[/cyan] "
         f"in {time.perf_counter() - start:.2f} s; hot tier: {memory.hot_tier.name}"
@@ -123,6 +145,34 @@ def run_demo(path: str | Path | None = None, *, console: Console | None = None) 
     total_tokens = sum(m.token_count or 0 for m in stored)
     console.print(f"Tokens in the whole history: {total_tokens} (offline estimate).")
 
+    memory.flush()  # summarization runs in the background; wait for it here
+    console.rule("[bold]Running summary[/bold] (older turns folded in, originals kept)")
+    for version in session.summaries():
+        console.print(
+            f"[bold]v{version.version}[/bold] covers seq {version.from_seq}..{version.upto_seq} "
+            f"({version.token_count} tokens, {version.summarizer}):"
+        )
+        console.print(version.text, style="dim")
+    bundle = session.context(
+        budget_tokens=DEMO_BUDGET,
+        input="Qual é o endereço da clínica?",
+        system="Você é a assistente virtual da Clínica Sorriso.",
+    )
+    console.rule(f"[bold]Composed context[/bold] (budget {DEMO_BUDGET} tokens)")
+    blocks = Table()
+    for column in ("block", "tokens", "what"):
+        blocks.add_column(column)
+    for block in bundle.blocks:
+        what = f"{len(block.messages)} messages" if block.messages else (block.text or "")[:60]
+        blocks.add_row(block.name, str(block.tokens), what)
+    console.print(blocks)
+    console.print(
+        f"Context sent: [green]{bundle.total_tokens}[/green] tokens instead of the full history's "
+        f"[yellow]{bundle.full_history_tokens}[/yellow]: {bundle.tokens_saved} tokens saved "
+        f"({100 * bundle.tokens_saved / max(bundle.full_history_tokens, 1):.0f} %)."
+    )
+    console.print(bundle.to_text(), style="dim")
+
     memory.close()
     stopped = stop_embedded(folder)
     console.print(
@@ -142,6 +192,7 @@ def run_demo(path: str | Path | None = None, *, console: Console | None = None) 
     console.print(
         "History identical after restart: " + ("[green]yes[/green]" if same else "[red]NO[/red]")
     )
+    reopened_summaries = again.summaries()
     reopened.close()
     return {
         "path": str(folder),
@@ -151,4 +202,8 @@ def run_demo(path: str | Path | None = None, *, console: Console | None = None) 
         "durable_read_us": cold_us,
         "survived_restart": same,
         "state": state,
+        "summaries": len(reopened_summaries),
+        "context_tokens": bundle.total_tokens,
+        "full_history_tokens": bundle.full_history_tokens,
+        "tokens_saved": bundle.tokens_saved,
     }

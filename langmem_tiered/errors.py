@@ -16,6 +16,8 @@ the standard exceptions keeps working::
     │   └── MigrationError                     schema newer than the code, or an edited migration
     ├── TierError                              the hot tier (Redis or in-process)
     │   └── TierUnavailableError               the hot tier did not answer
+    ├── ModelError                             a user-supplied model (LLM, embedder) failed
+    │   └── SummarizationError                 a summarizer failed; summary_upto_seq stays
     ├── RecordNotFoundError (KeyError)
     └── MemoryClosedError                      the memory object was closed
 
@@ -35,9 +37,11 @@ __all__ = [
     "MemoryClosedError",
     "MessageTooLargeError",
     "MigrationError",
+    "ModelError",
     "RecordNotFoundError",
     "StoreError",
     "StoreUnavailableError",
+    "SummarizationError",
     "TierError",
     "TierUnavailableError",
 ]
@@ -87,6 +91,14 @@ class TierUnavailableError(TierError):
     """The hot tier did not answer (connection refused, reset or timed out)."""
 
 
+class ModelError(LangmemError):
+    """A model the user plugged in (LLM, embedder, extractor) failed or answered unusably."""
+
+
+class SummarizationError(ModelError):
+    """A summarizer failed (timeout, refusal, empty or over-budget answer); nothing was folded."""
+
+
 class RecordNotFoundError(LangmemError, KeyError):
     """A requested record does not exist."""
 
@@ -107,6 +119,8 @@ for _cls in (
     MigrationError,
     TierError,
     TierUnavailableError,
+    ModelError,
+    SummarizationError,
     RecordNotFoundError,
     MemoryClosedError,
 ):

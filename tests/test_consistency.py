@@ -41,9 +41,7 @@ def test_replay_returns_what_is_stored(memory: TieredMemory) -> None:
     assert (replay.role, replay.content, replay.metadata) == ("user", "original", {"v": 1})
 
 
-def test_inprocess_tiers_of_two_processes_never_serve_stale(
-    postgres_url: str, schema: str
-) -> None:
+def test_inprocess_tiers_of_two_processes_never_serve_stale(postgres_url: str, schema: str) -> None:
     a = TieredMemory.connect(postgres_url=postgres_url, schema=schema)
     b = TieredMemory.connect(postgres_url=postgres_url, schema=schema)
     try:

@@ -34,6 +34,21 @@ EXPECTED = {
     "Tokenizer",
     "ToolCall",
     "__version__",
+    "VERTICALS",
+    "BlockProvider",
+    "ContextBlock",
+    "ContextBundle",
+    "ContextRequest",
+    "ExtractiveSummarizer",
+    "FunctionTokenizer",
+    "Summarizer",
+    "Summary",
+    "TiktokenTokenizer",
+    "count_messages",
+    "message_tokens",
+    "render_summary_prompt",
+    "ModelError",
+    "SummarizationError",
 }
 
 

@@ -71,6 +71,8 @@ _SQL_SUMMARY_STATUS = f"\nSELECT s.summary_upto_seq, s.summary_version,\n       
 _SQL_ACQUIRE_LEASE = f"\nUPDATE lmt_sessions\nSET summary_lease_until = now() + make_interval(secs => %(seconds)s),\n    summary_lease_owner = %(owner)s\nWHERE {_PK} AND (summary_lease_until IS NULL OR summary_lease_until < now())\nRETURNING summary_upto_seq, summary_version\n"
 _SQL_RELEASE_LEASE = f"\nUPDATE lmt_sessions SET summary_lease_until = NULL, summary_lease_owner = NULL\nWHERE {_PK} AND summary_lease_owner = %(owner)s\n"
 _SQL_SAVE_SUMMARY = f"\nWITH s AS (\n    UPDATE lmt_sessions\n    SET summary_upto_seq = %(upto)s, summary_version = summary_version + 1,\n        summary_lease_until = NULL, summary_lease_owner = NULL\n    WHERE {_PK} AND summary_version = %(expected)s AND summary_lease_owner = %(owner)s\n    RETURNING summary_version\n)\nINSERT INTO lmt_summaries (tenant_id, user_id, session_id, version, from_seq, upto_seq, text,\n                           token_count, covered_tokens, summarizer, vertical)\nSELECT %(t)s, %(u)s, %(s)s, s.summary_version, %(from)s, %(upto)s, %(text)s, %(tokens)s,\n       %(covered)s, %(summarizer)s, %(vertical)s\nFROM s\nRETURNING {_SUMMARY_COLUMNS}\n"
+_SM_COLUMNS = ", ".join(("sm." + c for c in _SUMMARY_COLUMNS.split(", ")))
+_SQL_COMPOSE_INPUTS = f"\nSELECT s.summary_upto_seq, s.summary_version, s.last_seq, {_SM_COLUMNS}\nFROM lmt_sessions s\nLEFT JOIN LATERAL (\n    SELECT {_SUMMARY_COLUMNS} FROM lmt_summaries\n    WHERE {_PK} ORDER BY version DESC LIMIT 1\n) sm ON true\nWHERE s.{_PK.replace(' AND ', ' AND s.')}\n"
 _SQL_SUMMARIES = f"SELECT {_SUMMARY_COLUMNS} FROM lmt_summaries WHERE {_PK} ORDER BY version"
 _SQL_LATEST_SUMMARY = (
     f"SELECT {_SUMMARY_COLUMNS} FROM lmt_summaries WHERE {_PK} ORDER BY version DESC LIMIT 1"
@@ -406,6 +408,15 @@ class PostgresStore:
         params["from"] = from_seq
         rows = self._fetch(_SQL_SAVE_SUMMARY, params)
         return _row_to_summary(rows[0]) if rows else None
+
+    def summary_state(self, key: SessionKey) -> tuple[int, int, int, Summary | None]:
+        """``(summary_upto_seq, summary_version, last_seq, latest summary)`` in one snapshot."""
+        rows = self._fetch(_SQL_COMPOSE_INPUTS, _key_params(key))
+        if not rows:
+            return (0, 0, 0, None)
+        row = rows[0]
+        summary = _row_to_summary(row[3:]) if row[3] is not None else None
+        return (int(row[0]), int(row[1]), int(row[2]), summary)
 
     def latest_summary(self, key: SessionKey) -> Summary | None:
         rows = self._fetch(_SQL_LATEST_SUMMARY, _key_params(key))

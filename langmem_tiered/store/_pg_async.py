@@ -142,6 +142,16 @@ SELECT %(t)s, %(u)s, %(s)s, s.summary_version, %(from)s, %(upto)s, %(text)s, %(t
 FROM s
 RETURNING {_SUMMARY_COLUMNS}
 """
+_SM_COLUMNS = ", ".join("sm." + c for c in _SUMMARY_COLUMNS.split(", "))
+_SQL_COMPOSE_INPUTS = f"""
+SELECT s.summary_upto_seq, s.summary_version, s.last_seq, {_SM_COLUMNS}
+FROM lmt_sessions s
+LEFT JOIN LATERAL (
+    SELECT {_SUMMARY_COLUMNS} FROM lmt_summaries
+    WHERE {_PK} ORDER BY version DESC LIMIT 1
+) sm ON true
+WHERE s.{_PK.replace(" AND ", " AND s.")}
+"""
 _SQL_SUMMARIES = f"SELECT {_SUMMARY_COLUMNS} FROM lmt_summaries WHERE {_PK} ORDER BY version"
 _SQL_LATEST_SUMMARY = (
     f"SELECT {_SUMMARY_COLUMNS} FROM lmt_summaries WHERE {_PK} ORDER BY version DESC LIMIT 1"
@@ -482,6 +492,15 @@ class AsyncPostgresStore:
         params["from"] = from_seq
         rows = await self._fetch(_SQL_SAVE_SUMMARY, params)
         return _row_to_summary(rows[0]) if rows else None
+
+    async def summary_state(self, key: SessionKey) -> tuple[int, int, int, Summary | None]:
+        """``(summary_upto_seq, summary_version, last_seq, latest summary)`` in one snapshot."""
+        rows = await self._fetch(_SQL_COMPOSE_INPUTS, _key_params(key))
+        if not rows:
+            return 0, 0, 0, None
+        row = rows[0]
+        summary = _row_to_summary(row[3:]) if row[3] is not None else None
+        return int(row[0]), int(row[1]), int(row[2]), summary
 
     async def latest_summary(self, key: SessionKey) -> Summary | None:
         rows = await self._fetch(_SQL_LATEST_SUMMARY, _key_params(key))
