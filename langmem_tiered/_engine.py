@@ -17,6 +17,7 @@ read from Postgres and the window refilled. Nothing ever lives only in the hot t
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
@@ -24,9 +25,10 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
+from datetime import datetime, timezone
 from os import PathLike
 from types import TracebackType
 from typing import Any
@@ -67,11 +69,19 @@ from .tiers.base import (
 )
 from .tiers.protocol import HotTier
 from .tokens import Tokenizer, default_tokenizer, message_tokens
+from .tokens.meter import EconomyPolicy, TokenMeter, UsageEvent
 
 __all__ = ["Session", "TieredMemory"]
 _log = logging.getLogger("langmem_tiered")
 _SKIPPED = object()
 "Returned by ``_hot`` when the hot tier was not used or failed."
+DEFAULT_CONTEXT_CACHE_TTL: dict[str, float] = {
+    "active": 300.0,
+    "idle": 24 * 3600.0,
+    "archived": 7 * 24 * 3600.0,
+}
+ACTIVE_SECONDS = 15 * 60
+ARCHIVED_SECONDS = 7 * 24 * 3600
 HOT_RETRY_SECONDS = 1.0
 "After the hot tier fails, it is bypassed for this long before being tried again."
 
@@ -106,6 +116,14 @@ class TieredMemory:
         system_prompt: Identity/system text placed first in every composed context.
         providers: Context block providers (facts, handover, recall...) asked by ``context()``.
         background_workers: Threads for background work (sync API only).
+        context_cache: Serve an unchanged session's composed context from the hot tier.
+        context_cache_ttl: Seconds a composed context is cached, by session activity:
+            ``active`` (a message in the last 15 minutes), ``idle``, ``archived`` (a week
+            quiet). Defaults: 300, 86400, 604800.
+        daily_token_limit: Tokens per tenant and UTC day (one int for all tenants, or a
+            mapping tenant -> limit); warnings at 80 % and 90 %, economy mode from 95 %.
+        economy: Thresholds and what economy mode changes.
+        usage_flush_seconds: How often buffered ledger rows are written to Postgres.
     """
 
     def __init__(
@@ -132,6 +150,11 @@ class TieredMemory:
         system_prompt: str | None = None,
         providers: Sequence[BlockProvider] = (),
         background_workers: int = 2,
+        context_cache: bool = True,
+        context_cache_ttl: Mapping[str, float] | None = None,
+        daily_token_limit: int | Mapping[str, int] | None = None,
+        economy: EconomyPolicy | None = None,
+        usage_flush_seconds: float = 2.0,
     ) -> None:
         if postgres_url is not None and path is not None:
             raise ConfigurationError("give postgres_url or path (embedded server), not both")
@@ -177,6 +200,20 @@ class TieredMemory:
         self._bg_lock = threading.Lock()
         self._workers = background_workers
         self._executor: ThreadPoolExecutor | None = None
+        ttl = dict(DEFAULT_CONTEXT_CACHE_TTL)
+        ttl.update(context_cache_ttl or {})
+        if set(ttl) != set(DEFAULT_CONTEXT_CACHE_TTL) or min(ttl.values()) <= 0:
+            raise ConfigurationError("context_cache_ttl takes positive active/idle/archived")
+        self._context_cache = context_cache
+        self._context_ttl = ttl
+        self._meter = TokenMeter(daily_token_limit, economy)
+        self._listeners: list[Callable[[UsageEvent], None]] = []
+        self._usage: dict[tuple[SessionKey, str], list[int]] = {}
+        self._usage_flush_seconds = usage_flush_seconds
+        self._usage_flushed_at = time.monotonic()
+        self._fingerprint = json.dumps(
+            [self._tokenizer.name, buffer_tokens, summary_tokens, vertical], ensure_ascii=False
+        )
         self._store: PostgresStore | None = None
         self._open_lock = Lock()
         self._closed = False
@@ -199,6 +236,9 @@ class TieredMemory:
                 "summary_lost_race",
                 "background_errors",
                 "contexts_composed",
+                "context_cache_hits",
+                "context_cache_misses",
+                "usage_flush_errors",
             ),
             0,
         )
@@ -312,6 +352,8 @@ class TieredMemory:
             wait_futures(pending, timeout=left)
             if deadline is not None and time.monotonic() >= deadline:
                 return not self._background
+        if self._usage and (not self._closed):
+            self._flush_usage()
         return True
 
     def stats(self) -> dict[str, Any]:
@@ -320,7 +362,99 @@ class TieredMemory:
         out["hot_tier"] = self._tier.name
         out["dirty_sessions"] = len(self._dirty)
         out["background_pending"] = len(self._background)
+        out["usage"] = self._meter.snapshot()
+        out["economy_tenants"] = sorted((t for t, u in out["usage"].items() if u["economy"]))
         return out
+
+    def subscribe(self, callback: Callable[[UsageEvent], None]) -> Callable[[], None]:
+        """Call ``callback(event)`` when a tenant crosses 80 %, 90 % or 95 % (economy mode) of
+        its daily token limit. Returns a function that unsubscribes."""
+        self._listeners.append(callback)
+        return lambda: self._listeners.remove(callback)
+
+    def economy(self, tenant: str) -> bool:
+        """True when the tenant is in economy mode today."""
+        return self._meter.economy(tenant)
+
+    def _emit(self, events: list[UsageEvent]) -> None:
+        for event in events:
+            _log.warning(
+                "tenant %r used %d of %d tokens today (%s)",
+                event.tenant,
+                event.used,
+                event.limit,
+                event.kind,
+            )
+            for listener in list(self._listeners):
+                try:
+                    listener(event)
+                except Exception:
+                    _log.exception("usage event listener failed")
+
+    def _spend(
+        self,
+        key: SessionKey,
+        operation: str,
+        *,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        saved_tokens: int = 0,
+    ) -> None:
+        """Count tokens in the ledger (buffered; written in the background) and the meter."""
+        with self._bg_lock:
+            row = self._usage.setdefault((key, operation), [0, 0, 0, 0])
+            row[0] += 1
+            row[1] += input_tokens
+            row[2] += output_tokens
+            row[3] += saved_tokens
+        self._emit(self._meter.add(key.tenant, input_tokens + output_tokens))
+        if time.monotonic() - self._usage_flushed_at >= self._usage_flush_seconds:
+            self._usage_flushed_at = time.monotonic()
+            self._spawn(self._flush_usage)
+
+    def _flush_usage(self) -> None:
+        """Write buffered ledger rows, then refresh each tenant's total from the ledger."""
+        with self._bg_lock:
+            rows, self._usage = (self._usage, {})
+        if not rows:
+            return
+        store = self._ready()
+        flushed: dict[str, int] = {}
+        try:
+            for (key, operation), (calls, inp, out, saved) in rows.items():
+                store.record_usage(
+                    key,
+                    operation,
+                    calls=calls,
+                    input_tokens=inp,
+                    output_tokens=out,
+                    saved_tokens=saved,
+                )
+                flushed[key.tenant] = flushed.get(key.tenant, 0) + inp + out
+        except Exception:
+            self._stats["usage_flush_errors"] += 1
+            _log.exception("writing the token ledger failed; will retry")
+            with self._bg_lock:
+                for k, row in rows.items():
+                    mine = self._usage.setdefault(k, [0, 0, 0, 0])
+                    for i, v in enumerate(row):
+                        mine[i] += v
+            return
+        day = datetime.now(timezone.utc).date()
+        for tenant, tokens in flushed.items():
+            usage = store.tenant_usage(tenant, day)
+            total = sum((u["input_tokens"] + u["output_tokens"] for u in usage.values()))
+            self._emit(self._meter.persisted(tenant, day, total, tokens))
+
+    def usage(self, tenant: str) -> dict[str, dict[str, int]]:
+        """Today's (UTC) ledger of a tenant per operation, after flushing this process's rows."""
+        self._flush_usage()
+        store = self._ready()
+        day = datetime.now(timezone.utc).date()
+        usage = store.tenant_usage(tenant, day)
+        total = sum((u["input_tokens"] + u["output_tokens"] for u in usage.values()))
+        self._emit(self._meter.persisted(tenant, day, total, 0))
+        return usage
 
     def health(self) -> dict[str, Any]:
         """Whether Postgres and the hot tier answer, and the schema version."""
@@ -482,10 +616,14 @@ class TieredMemory:
                 self._rerun.add(key)
                 return
             self._scheduled.add(key)
+        self._spawn(self._summary_job, key)
+
+    def _spawn(self, job: Callable[..., Any], *args: Any) -> None:
+        """Run ``job(*args)`` in the background: an asyncio task, or a worker thread."""
         task: Any
         if self._executor is None:
             self._executor = ThreadPoolExecutor(self._workers, "langmem-background")
-        task = self._executor.submit(self._summary_job, key)
+        task = self._executor.submit(job, *args)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
@@ -539,7 +677,7 @@ class TieredMemory:
                     previous.text if previous else "",
                     plan.fold,
                     self.vertical,
-                    max_tokens=self.summary_tokens,
+                    max_tokens=self._summary_budget(key.tenant),
                 )
             except Exception as exc:
                 raise SummarizationError(f"{summarizer.name} failed: {exc}") from exc
@@ -563,7 +701,7 @@ class TieredMemory:
                 self._stats["summary_lost_race"] += 1
                 return False
             self._stats["summaries_written"] += 1
-            store.record_usage(
+            self._spend(
                 key,
                 "summarize",
                 input_tokens=folded + (previous.token_count if previous else 0),
@@ -573,6 +711,11 @@ class TieredMemory:
         finally:
             if saved is None:
                 store.release_summary_lease(key, self._owner)
+
+    def _summary_budget(self, tenant: str) -> int:
+        if not self._meter.economy(tenant):
+            return self.summary_tokens
+        return max(16, int(self.summary_tokens * self._meter.policy.summary_factor))
 
     def _summary(self, key: SessionKey) -> Summary | None:
         store = self._ready()
@@ -602,13 +745,104 @@ class TieredMemory:
                 if not isinstance(value, str):
                     raise InvalidInputError(f"{name} must be a string")
                 check_json_value(value, name)
+        self._ready()
+        economy = self._meter.economy(key.tenant)
+        if economy:
+            policy = self._meter.policy
+            budget_tokens = min(
+                budget_tokens,
+                max(policy.min_budget_tokens, int(budget_tokens * policy.budget_factor)),
+            )
+        system_text = system if system is not None else self.system_prompt
+        request = ContextRequest(
+            tenant=key.tenant,
+            user=key.user,
+            session=key.session,
+            query=query,
+            budget_tokens=budget_tokens,
+            memory=self,
+        )
+        stamp, updated_at = self._context_stamp(key, request, input_text, system_text)
+        if stamp is not None:
+            cached = self._hot(key, "get_context", stamp, writing=False)
+            if isinstance(cached, bytes):
+                try:
+                    hit: ContextBundle | None = ContextBundle.from_json(cached)
+                except ValueError:
+                    hit = None
+                if hit is not None:
+                    self._stats["context_cache_hits"] += 1
+                    self._spend(
+                        key, "compose", input_tokens=hit.total_tokens, saved_tokens=hit.tokens_saved
+                    )
+                    return hit
+            self._stats["context_cache_misses"] += 1
+        bundle = self._compose(key, request, input_text, system_text)
+        if stamp is not None:
+            ttl = self._context_ttl[_activity(updated_at)]
+            if economy:
+                ttl *= self._meter.policy.cache_ttl_factor
+            self._hot(key, "put_context", stamp, bundle.to_json(), ttl, writing=False)
+        self._spend(
+            key, "compose", input_tokens=bundle.total_tokens, saved_tokens=bundle.tokens_saved
+        )
+        return bundle
+
+    def _context_stamp(
+        self,
+        key: SessionKey,
+        request: ContextRequest,
+        input_text: str | None,
+        system_text: str | None,
+    ) -> tuple[str | None, datetime | None]:
+        """The cache key of a context: every version the composition depends on, or None.
+
+        Versions come from Postgres (one primary-key lookup), so the stamp is right for every
+        process and tier, and it is read before composing, so a cached context is never older
+        than its stamp. A provider without ``acache_token``, or one that returns None, makes
+        the context uncacheable.
+        """
+        if not self._context_cache:
+            return (None, None)
+        tokens: list[str] = []
+        for provider in self._providers:
+            token_of = getattr(provider, "cache_token", None)
+            token = token_of(request) if token_of is not None else None
+            if token is None:
+                return (None, None)
+            tokens.append(f"{provider.name}={token}")
+        store = self._ready()
+        last_seq, state_version, summary_version, updated_at = store.context_versions(key)
+        material = json.dumps(
+            [
+                last_seq,
+                state_version,
+                summary_version,
+                request.budget_tokens,
+                request.query,
+                input_text,
+                system_text,
+                tokens,
+                self._fingerprint,
+            ],
+            ensure_ascii=False,
+        )
+        return (hashlib.sha256(material.encode()).hexdigest(), updated_at)
+
+    def _compose(
+        self,
+        key: SessionKey,
+        request: ContextRequest,
+        input_text: str | None,
+        system_text: str | None,
+    ) -> ContextBundle:
+        budget_tokens = request.budget_tokens
         store = self._ready()
         upto, _, last_seq, summary = store.summary_state(key)
         verbatim = self._verbatim_after(key, upto, last_seq)
         state = self._state(key)
         count = self._tokenizer.count
         blocks: list[ContextBlock] = []
-        system_text = system if system is not None else self.system_prompt
         if system_text:
             blocks.append(ContextBlock(name="system", text=system_text, tokens=count(system_text)))
         if state:
@@ -633,14 +867,6 @@ class TieredMemory:
                     metadata={"version": summary.version, "upto_seq": summary.upto_seq},
                 )
             )
-        request = ContextRequest(
-            tenant=key.tenant,
-            user=key.user,
-            session=key.session,
-            query=query,
-            budget_tokens=budget_tokens,
-            memory=self,
-        )
         for provider in self._providers:
             block = provider.provide(request)
             if block is not None:
@@ -677,6 +903,16 @@ class TieredMemory:
         if done is not _SKIPPED:
             self._hot(key, "put_state", HotState({}, state_version), writing=True)
         return removed
+
+
+def _activity(updated_at: datetime | None) -> str:
+    """``active``, ``idle`` or ``archived`` from the time of the session's last change."""
+    if updated_at is None:
+        return "active"
+    age = (datetime.now(timezone.utc) - updated_at).total_seconds()
+    if age < ACTIVE_SECONDS:
+        return "active"
+    return "idle" if age < ARCHIVED_SECONDS else "archived"
 
 
 def _state_text(state: Mapping[str, Any]) -> str:

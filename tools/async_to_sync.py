@@ -61,6 +61,7 @@ RENAMES: dict[str, str] = {
     # Protocols whose objects carry both faces (Summarizer, BlockProvider, FactExtractor...):
     "asummarize": "summarize",
     "aprovide": "provide",
+    "acache_token": "cache_token",
     "aextract": "extract",
     "aembed_documents": "embed_documents",
     "aembed_query": "embed_query",

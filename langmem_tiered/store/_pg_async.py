@@ -88,6 +88,9 @@ ORDER BY m.seq
 """
 _SQL_GET_STATE = f"SELECT state, state_version FROM lmt_sessions WHERE {_PK}"
 _SQL_VERSIONS = f"SELECT last_seq, state_version FROM lmt_sessions WHERE {_PK}"
+_SQL_CONTEXT_VERSIONS = (
+    f"SELECT last_seq, state_version, summary_version, updated_at FROM lmt_sessions WHERE {_PK}"
+)
 _SQL_BY_IDS = f"SELECT {_COLUMNS} FROM lmt_messages WHERE {_PK} AND message_id = ANY(%(ids)s)"
 _SQL_UPDATE_STATE = """
 INSERT INTO lmt_sessions AS s (tenant_id, user_id, session_id, state, state_version)
@@ -434,6 +437,13 @@ class AsyncPostgresStore:
         """``(last_seq, state_version)``: one primary-key lookup."""
         rows = await self._fetch(_SQL_VERSIONS, _key_params(key))
         return (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
+
+    async def context_versions(self, key: SessionKey) -> tuple[int, int, int, datetime | None]:
+        """``(last_seq, state_version, summary_version, updated_at)``: one primary-key lookup."""
+        rows = await self._fetch(_SQL_CONTEXT_VERSIONS, _key_params(key))
+        if not rows:
+            return 0, 0, 0, None
+        return int(rows[0][0]), int(rows[0][1]), int(rows[0][2]), rows[0][3]
 
     async def messages_by_ids(self, key: SessionKey, ids: Sequence[str]) -> dict[str, Message]:
         """Stored messages of the session with these ids."""

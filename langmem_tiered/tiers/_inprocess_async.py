@@ -17,7 +17,14 @@ from typing import Any
 
 from ..errors import ConfigurationError
 from ..models import Message, SessionKey
-from .base import DEFAULT_HOT_TTL_SECONDS, DEFAULT_WINDOW_SIZE, MAX_WINDOW_SIZE, HotRead, HotState
+from .base import (
+    DEFAULT_HOT_TTL_SECONDS,
+    DEFAULT_WINDOW_SIZE,
+    MAX_CONTEXTS_PER_SESSION,
+    MAX_WINDOW_SIZE,
+    HotRead,
+    HotState,
+)
 
 __all__ = ["AsyncInProcessTier"]
 
@@ -30,6 +37,7 @@ class _Entry:
     window: deque[Message] = field(default_factory=deque)
     state: dict[str, Any] | None = None
     state_version: int | None = None
+    contexts: dict[str, tuple[bytes, float]] = field(default_factory=dict)
     expires_at: float = 0.0
 
 
@@ -160,6 +168,25 @@ class AsyncInProcessTier:
                 entry.ok = False
                 entry.window.clear()
                 entry.state = None
+                entry.contexts.clear()
+
+    async def get_context(self, key: SessionKey, stamp: str) -> bytes | None:
+        with self._lock:
+            entry = self._touch(key, create=False)
+            if entry is None:
+                return None
+            found = entry.contexts.get(stamp)
+            if found is None or found[1] <= time.monotonic():
+                return None
+            return found[0]
+
+    async def put_context(self, key: SessionKey, stamp: str, data: bytes, ttl: float) -> None:
+        with self._lock:
+            entry = self._touch(key, create=True)
+            assert entry is not None
+            if len(entry.contexts) >= MAX_CONTEXTS_PER_SESSION:
+                entry.contexts.clear()
+            entry.contexts[stamp] = (data, time.monotonic() + ttl)
 
     async def ping(self) -> bool:
         return True

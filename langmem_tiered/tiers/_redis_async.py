@@ -4,6 +4,7 @@ Per session, two keys share one hash tag, so every script touches a single clust
 
     <prefix>:{<tenant>:<user>:<session>}:m   hash: seq, ok, lo, wrid, state, sv, srid
     <prefix>:{<tenant>:<user>:<session>}:w   list: JSON messages, oldest first
+    <prefix>:{<tenant>:<user>:<session>}:c   hash: composed contexts by stamp (bounded)
 
 Ids are percent-encoded (:attr:`SessionKey.tag`), so no id can reach another session's keys.
 Each operation is one Lua script: one round trip, atomic, and it slides the TTL of both keys.
@@ -23,7 +24,14 @@ from redis.retry import Retry
 
 from ..errors import ConfigurationError, TierUnavailableError
 from ..models import Message, SessionKey, json_dumps, json_loads, messages_from_json_items
-from .base import DEFAULT_HOT_TTL_SECONDS, DEFAULT_WINDOW_SIZE, MAX_WINDOW_SIZE, HotRead, HotState
+from .base import (
+    DEFAULT_HOT_TTL_SECONDS,
+    DEFAULT_WINDOW_SIZE,
+    MAX_CONTEXTS_PER_SESSION,
+    MAX_WINDOW_SIZE,
+    HotRead,
+    HotState,
+)
 
 __all__ = ["AsyncRedisTier"]
 
@@ -118,7 +126,16 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('HSET', KEYS[1], 'ok', 0)
   redis.call('HDEL', KEYS[1], 'state')
 end
-redis.call('DEL', KEYS[2])
+redis.call('DEL', KEYS[2], KEYS[3])
+return 1
+"""
+
+# Composed contexts are keyed by a stamp that already holds every version they depend on, so
+# an entry never needs invalidating; the hash is only bounded in size and time.
+_PUT_CONTEXT = """
+if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[4]) then redis.call('DEL', KEYS[1]) end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
 """
 
@@ -191,6 +208,7 @@ class AsyncRedisTier:
         self._put_state = client.register_script(_PUT_STATE)
         self._get_state = client.register_script(_GET_STATE)
         self._invalidate = client.register_script(_INVALIDATE)
+        self._put_context = client.register_script(_PUT_CONTEXT)
 
     @property
     def client(self) -> aioredis.Redis:
@@ -259,7 +277,24 @@ class AsyncRedisTier:
         return HotState(state, int(reply[1]))
 
     async def invalidate(self, key: SessionKey) -> None:
-        await self._call(self._invalidate, self.keys_for(key), [])
+        await self._call(self._invalidate, [*self.keys_for(key), self.context_key_for(key)], [])
+
+    def context_key_for(self, key: SessionKey) -> str:
+        """The Redis hash holding the session's composed contexts."""
+        return f"{self.prefix}:{{{key.tag}}}:c"
+
+    async def get_context(self, key: SessionKey, stamp: str) -> bytes | None:
+        try:
+            value = await self._client.hget(self.context_key_for(key), stamp)
+        except (RedisError, OSError) as exc:
+            raise TierUnavailableError(f"Redis hot tier failed: {exc}") from exc
+        if value is None:
+            return None
+        return value.encode() if isinstance(value, str) else bytes(value)
+
+    async def put_context(self, key: SessionKey, stamp: str, data: bytes, ttl: float) -> None:
+        args = [stamp, data, max(1, int(ttl * 1000)), MAX_CONTEXTS_PER_SESSION]
+        await self._call(self._put_context, [self.context_key_for(key)], args)
 
     async def ping(self) -> bool:
         try:

@@ -39,6 +39,7 @@ from ..models import Message
 __all__ = [
     "DEFAULT_HOT_TTL_SECONDS",
     "DEFAULT_WINDOW_SIZE",
+    "MAX_CONTEXTS_PER_SESSION",
     "MAX_WINDOW_SIZE",
     "HotRead",
     "HotState",
@@ -47,6 +48,7 @@ __all__ = [
 
 DEFAULT_WINDOW_SIZE = 50
 MAX_WINDOW_SIZE = 2000
+MAX_CONTEXTS_PER_SESSION = 16
 DEFAULT_HOT_TTL_SECONDS = 24 * 3600
 
 

@@ -46,7 +46,15 @@ class HotTier(Protocol):
         ...
 
     def invalidate(self, key: SessionKey) -> None:
-        """Drop everything cached for the session."""
+        """Tombstone the session: drop window, state and contexts; keep the guards."""
+        ...
+
+    def get_context(self, key: SessionKey, stamp: str) -> bytes | None:
+        """A composed context cached under ``stamp`` (which encodes every version it used)."""
+        ...
+
+    def put_context(self, key: SessionKey, stamp: str, data: bytes, ttl: float) -> None:
+        """Cache a composed context for ``ttl`` seconds."""
         ...
 
     def ping(self) -> bool:

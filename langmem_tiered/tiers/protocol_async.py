@@ -47,7 +47,15 @@ class AsyncHotTier(Protocol):
         ...
 
     async def invalidate(self, key: SessionKey) -> None:
-        """Drop everything cached for the session."""
+        """Tombstone the session: drop window, state and contexts; keep the guards."""
+        ...
+
+    async def get_context(self, key: SessionKey, stamp: str) -> bytes | None:
+        """A composed context cached under ``stamp`` (which encodes every version it used)."""
+        ...
+
+    async def put_context(self, key: SessionKey, stamp: str, data: bytes, ttl: float) -> None:
+        """Cache a composed context for ``ttl`` seconds."""
         ...
 
     async def ping(self) -> bool:
