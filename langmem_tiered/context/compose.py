@@ -63,6 +63,11 @@ class BlockProvider(Protocol):
     a provider implements both (one may simply call the other's logic). Returning None means
     "nothing to add this time". The returned block's ``tokens`` need not be exact: the
     composer recounts.
+
+    Composed contexts are cached only if every provider also has ``acache_token(request)`` /
+    ``cache_token(request)`` returning a string that changes whenever its block would (e.g.
+    the version of the user's facts); without it, or when it returns None, the engine composes
+    afresh every time.
     """
 
     name: str
