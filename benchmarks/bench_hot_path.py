@@ -30,31 +30,32 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import atexit
-import gc
-import importlib.util
 import itertools
 import json
-import math
-import os
-import platform
 import random
-import shutil
 import statistics
 import sys
-import tempfile
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 import psycopg
 import redis
+from _common import (
+    OpResult,
+    Progress,
+    delete_redis_keys,
+    drop_schemas,
+    environment,
+    environment_lines,
+    interleaved_round,
+    start_embedded_postgres,
+    stop_embedded_postgres,
+)
 
 from langmem_tiered import TieredMemory
-from langmem_tiered.version import __version__ as LMT_VERSION
 
 RECENT_N = 20
 WINDOW = 50  # the engine's default window_size; the raw Redis list is trimmed to the same length
@@ -120,111 +121,7 @@ def make_messages(count: int, seed: int, target_bytes: int = 300) -> list[ChatMe
     return out
 
 
-# -- statistics ------------------------------------------------------------------------------
-
-
-def quantile(sorted_values: list[int], q: float) -> float:
-    """Linear-interpolation quantile (numpy's default) of already sorted values."""
-    if not sorted_values:
-        return math.nan
-    pos = (len(sorted_values) - 1) * q
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
-
-
-@dataclass
-class OpResult:
-    name: str
-    label: str
-    p50_us: list[float] = field(default_factory=list)  # one per round
-    p99_us: list[float] = field(default_factory=list)
-    mean_us: list[float] = field(default_factory=list)
-    samples: int = 0
-
-    def add_round(self, ns: list[int]) -> None:
-        s = sorted(ns)
-        self.p50_us.append(quantile(s, 0.50) / 1000)
-        self.p99_us.append(quantile(s, 0.99) / 1000)
-        self.mean_us.append(sum(s) / len(s) / 1000)
-        self.samples += len(s)
-
-    @property
-    def p50(self) -> float:
-        return statistics.median(self.p50_us)
-
-    @property
-    def p99(self) -> float:
-        return statistics.median(self.p99_us)
-
-
-# -- progress (rich or tqdm if installed; never a background refresh thread while timing) ----
-
-
-class Progress:
-    def __init__(self, total: int, rounds: int) -> None:
-        self.rounds = rounds
-        self._kind = "plain"
-        self._rich: Any = None
-        self._tqdm: Any = None
-        if sys.stderr.isatty() and importlib.util.find_spec("rich") is not None:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
-            from rich.progress import Progress as RichProgress
-
-            self._rich = RichProgress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=Console(stderr=True),
-                auto_refresh=False,  # no refresh thread competing for the GIL while timing
-                transient=False,
-            )
-            self._rich.start()
-            self._task = self._rich.add_task("measuring", total=total)
-            self._kind = "rich"
-        elif sys.stderr.isatty() and importlib.util.find_spec("tqdm") is not None:
-            import tqdm
-
-            tqdm.tqdm.monitor_interval = 0  # no monitor thread
-            self._tqdm = tqdm.tqdm(total=total, file=sys.stderr, unit="op", mininterval=0.5)
-            self._kind = "tqdm"
-
-    def advance(self, k: int, description: str) -> None:
-        if self._kind == "rich":
-            self._rich.update(self._task, advance=k, description=description)
-            self._rich.refresh()
-        elif self._kind == "tqdm":
-            self._tqdm.set_description(description, refresh=False)
-            self._tqdm.update(k)
-
-    def line(self, text: str) -> None:
-        if self._kind == "rich":
-            self._rich.console.print(text, highlight=False, markup=False)
-            self._rich.refresh()
-        elif self._kind == "tqdm":
-            self._tqdm.write(text, file=sys.stderr)
-        else:
-            print(text, file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self._kind == "rich":
-            self._rich.stop()
-        elif self._kind == "tqdm":
-            self._tqdm.close()
-
-
 # -- the benchmark -----------------------------------------------------------------------------
-
-
-def timed(fn: Callable[[], Any], k: int, sink: list[int]) -> None:
-    pc = time.perf_counter_ns
-    add = sink.append
-    for _ in range(k):
-        t0 = pc()
-        fn()
-        add(pc() - t0)
 
 
 class Bench:
@@ -462,26 +359,22 @@ class Bench:
             "redis": dict.fromkeys(("expected", "hot_hits", "hot_misses", "hot_repairs"), 0),
             "inprocess": dict.fromkeys(("expected", "hot_hits", "hot_misses", "hot_repairs"), 0),
         }
-        chunk = max(1, min(args.chunk, args.n))
-        chunks = math.ceil(args.n / chunk)
         progress = Progress(total=args.rounds * args.n * len(ops), rounds=args.rounds)
         try:
             for rnd in range(args.rounds):
-                samples: dict[str, list[int]] = {name: [] for name, _, _ in ops}
                 before = {
                     "redis": self.mem_redis.stats(),
                     "inprocess": self.mem_inproc.stats(),
                 }
-                gc.collect()
-                for c in range(chunks):
-                    k = min(chunk, args.n - c * chunk)
-                    shift = (rnd * chunks + c) % len(ops)
-                    order = ops[shift:] + ops[:shift]
-                    if (rnd + c) % 2:
-                        order.reverse()
-                    for name, _, fn in order:
-                        timed(fn, k, samples[name])
-                    progress.advance(k * len(ops), f"round {rnd + 1}/{args.rounds}")
+                samples = interleaved_round(
+                    ops,
+                    args.n,
+                    args.chunk,
+                    rnd,
+                    on_chunk=lambda k, rnd=rnd: progress.advance(
+                        k * len(ops), f"round {rnd + 1}/{args.rounds}"
+                    ),
+                )
                 after = {
                     "redis": self.mem_redis.stats(),
                     "inprocess": self.mem_inproc.stats(),
@@ -506,32 +399,7 @@ class Bench:
 
     def environment(self) -> dict[str, Any]:
         assert self.rconn and self.pconn
-        info = self.rconn.info("server")
-        persistence = self.rconn.info("persistence")
-        pg = self.pconn.execute(
-            "SELECT current_setting('server_version'), current_setting('synchronous_commit'), "
-            "current_setting('fsync')"
-        ).fetchone()
-        assert pg is not None
-        try:
-            from redis.utils import HIREDIS_AVAILABLE
-        except ImportError:  # pragma: no cover
-            HIREDIS_AVAILABLE = False
-        return {
-            "langmem_tiered": LMT_VERSION,
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "redis_py": redis.__version__,
-            "hiredis_parser": bool(HIREDIS_AVAILABLE),
-            "redis_server": info.get("redis_version"),
-            "redis_aof": bool(persistence.get("aof_enabled")),
-            "psycopg": psycopg.__version__,
-            "libpq": psycopg.pq.version(),
-            "postgres_server": pg[0],
-            "synchronous_commit": pg[1],
-            "fsync": pg[2],
-        }
+        return environment(self.rconn, self.pconn)
 
     # cleanup ----------------------------------------------------------------------------------
 
@@ -545,21 +413,8 @@ class Bench:
                     problems.append(f"closing memory: {exc}")
         if self.pconn is not None:
             self.pconn.close()
-        if self.created_schemas:
-            try:
-                with psycopg.connect(self.postgres_url, autocommit=True) as conn:
-                    for schema in self.created_schemas:
-                        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-            except psycopg.Error as exc:
-                problems.append(f"dropping schemas {self.created_schemas}: {exc}")
-        try:
-            client = self.rconn or redis.Redis.from_url(self.redis_url)
-            keys = list(client.scan_iter(match=self.redis_prefix + ":*", count=1000))
-            if keys:
-                client.delete(*keys)
-            client.close()
-        except redis.RedisError as exc:
-            problems.append(f"deleting Redis keys {self.redis_prefix}:*: {exc}")
+        problems += drop_schemas(self.postgres_url, self.created_schemas)
+        problems += delete_redis_keys(self.rconn, self.redis_url, self.redis_prefix)
         return problems
 
 
@@ -636,16 +491,7 @@ def render(
     res: dict[str, OpResult] = run["results"]
     lines = []
     lines.append("langmem_tiered hot-path benchmark")
-    lines.append(
-        f"  langmem_tiered {env['langmem_tiered']} | Python {env['python']} | {env['cpus']} CPUs | "
-        f"redis-py {env['redis_py']} (hiredis: {'yes' if env['hiredis_parser'] else 'no'}) | "
-        f"psycopg {env['psycopg']} (libpq {env['libpq']})"
-    )
-    lines.append(
-        f"  Redis {env['redis_server']} (aof: {'on' if env['redis_aof'] else 'off'}) | "
-        f"PostgreSQL {env['postgres_server']} (synchronous_commit={env['synchronous_commit']}, "
-        f"fsync={env['fsync']}) at {args.postgres_label}"
-    )
+    lines.extend(environment_lines(env, args.postgres_label))
     lines.append(
         f"  {args.rounds} rounds x {args.n} ops per operation (chunks of {args.chunk}, "
         f"interleaved), warm-up {args.warmup}; figures = median over rounds"
@@ -756,39 +602,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.pool < WINDOW:
         ap.error(f"--pool must be >= {WINDOW}")
     return args
-
-
-def start_embedded_postgres() -> tuple[str, str]:
-    import logging
-    import warnings
-
-    warnings.filterwarnings("ignore", module="platformdirs")  # XDG_RUNTIME_DIR notice on import
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    from langmem_tiered.store.embedded import start_embedded
-
-    folder = tempfile.mkdtemp(prefix="lmt-bench-pg-")
-    # Registered before the server's own atexit hook, so it runs after the server has stopped.
-    atexit.register(shutil.rmtree, folder, True)
-    return start_embedded(folder), folder
-
-
-def stop_embedded_postgres(folder: str) -> list[str]:
-    """Stop the server started by :func:`start_embedded_postgres` and remove its folder now.
-
-    The ``atexit`` hooks remain as a fallback (both are no-ops once this has run).
-    """
-    from langmem_tiered.store import embedded
-
-    stop = getattr(embedded, "stop_embedded", None)  # absent in older versions of the package
-    if stop is None:
-        return []
-    try:
-        stopped = stop(folder)
-    except Exception as exc:  # noqa: BLE001 - report, the atexit hooks still run
-        return [f"stopping the embedded server in {folder}: {exc}"]
-    if stopped:
-        shutil.rmtree(folder, ignore_errors=True)
-    return []
 
 
 def main(argv: list[str] | None = None) -> int:

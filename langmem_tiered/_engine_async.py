@@ -145,7 +145,7 @@ class AsyncTieredMemory:
         pool_max_size: int = 8,
         summarizer: Summarizer | None = None,
         summarize: bool = True,
-        buffer_tokens: int = 1200,
+        buffer_tokens: int = 800,
         min_fold_tokens: int = 300,
         summary_tokens: int = 400,
         vertical: str = "generic",
@@ -200,6 +200,7 @@ class AsyncTieredMemory:
         self._background: set[Any] = set()
         self._scheduled: set[SessionKey] = set()
         self._rerun: set[SessionKey] = set()
+        self._unsummarized: dict[SessionKey, int] = {}
         self._bg_lock = threading.Lock()
         self._workers = background_workers
         self._executor: ThreadPoolExecutor | None = None
@@ -562,7 +563,7 @@ class AsyncTieredMemory:
             self._stats["idempotent_replays"] += len(stored) - len(fresh)
             await self._hot(key, "append", _hot_batch(stored, fresh), writing=True)
             if fresh:
-                self._schedule_summary(key)
+                self._note_unsummarized(key, sum(m.token_count or 0 for m in fresh))
         except BaseException:
             # Cancelled or failed between the commit and the hot write: the hot entry may lack
             # committed messages, so it must not be trusted before it is invalidated.
@@ -631,6 +632,24 @@ class AsyncTieredMemory:
 
     # -- background summarization ----------------------------------------------------------
 
+    def _note_unsummarized(self, key: SessionKey, tokens: int) -> None:
+        """Track tokens waiting outside the summary; start a fold check only when it may pay.
+
+        The estimate starts from what the last check read in Postgres and adds this process's
+        appends; a session this process has not checked yet is checked once. Appends by other
+        processes are seen at the next check (and trigger checks in those processes).
+        """
+        if self._summarizer is None:
+            return
+        with self._bg_lock:
+            known = self._unsummarized.get(key)
+            estimate = tokens if known is None else known + tokens
+            if len(self._unsummarized) >= 100_000:
+                self._unsummarized.clear()
+            self._unsummarized[key] = estimate
+        if known is None or estimate >= self.buffer_tokens + max(self.min_fold_tokens, 1):
+            self._schedule_summary(key)
+
     def _schedule_summary(self, key: SessionKey) -> None:
         """Start a background fold for the session unless one is already running here."""
         if self._summarizer is None or self._closed:
@@ -683,6 +702,8 @@ class AsyncTieredMemory:
             return False
         store = await self._ready()
         _, _, pending = await store.summary_status(key)
+        with self._bg_lock:
+            self._unsummarized[key] = pending
         if pending < self.buffer_tokens + max(self.min_fold_tokens, 1):
             return False
         lease = await store.acquire_summary_lease(key, self._owner, self.summary_lease_seconds)
