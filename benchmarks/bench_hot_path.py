@@ -147,17 +147,21 @@ class Bench:
 
     def setup(self) -> None:
         self.created_schemas = [self.schema_redis, self.schema_inproc, self.schema_raw]
+        # The store's own hot path: summarization (a background job on the same two cores) is
+        # off here; benchmarks/bench_locomo_context.py measures the memory with it on.
         self.mem_redis = TieredMemory.connect(
             postgres_url=self.postgres_url,
             redis_url=self.redis_url,
             schema=self.schema_redis,
             redis_prefix=self.redis_prefix,
+            summarize=False,
         )
         self.mem_inproc = TieredMemory.connect(
             postgres_url=self.postgres_url,
             redis_url=None,
             schema=self.schema_inproc,
             redis_prefix=self.redis_prefix,
+            summarize=False,
         )
         self.rconn = redis.Redis.from_url(self.redis_url)
         self.rconn.ping()
