@@ -959,7 +959,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"smoke run: first {QUICK_SESSIONS} sessions of each conversation, 2 latency "
         "rounds of 100 calls",
     )
-    ap.add_argument("--buffer-tokens", type=int, default=1200, help="engine buffer_tokens")
+    ap.add_argument(
+        "--buffer-tokens", type=int, default=800, help="engine buffer_tokens (the default)"
+    )
     ap.add_argument("--min-fold-tokens", type=int, default=300, help="engine min_fold_tokens")
     ap.add_argument("--summary-tokens", type=int, default=400, help="engine summary_tokens")
     ap.add_argument("--rounds", type=int, default=None, help="latency rounds (default 5)")

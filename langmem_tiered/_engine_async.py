@@ -20,11 +20,12 @@ import hashlib
 import json
 import logging
 import os
+import re
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from datetime import datetime, timezone
@@ -43,14 +44,20 @@ from .errors import (
     InvalidInputError,
     InvalidMessageError,
     MemoryClosedError,
+    ModelError,
     SummarizationError,
     TierError,
 )
+from .facts.model import DEFAULT_MULTI_VALUED_KEYS, Fact, FactOperation
+from .facts.protocol import FactExtractor
+from .facts.rules import RuleBasedExtractor
+from .facts.temporal import FactChange
 from .models import (
     DEFAULT_MAX_MESSAGE_BYTES,
     Message,
     SessionKey,
     Summary,
+    check_id,
     check_json_value,
     check_message_for_write,
     coerce_message,
@@ -70,7 +77,7 @@ from .tiers.protocol_async import AsyncHotTier
 from .tokens import Tokenizer, default_tokenizer, message_tokens
 from .tokens.meter import EconomyPolicy, TokenMeter, UsageEvent
 
-__all__ = ["AsyncSession", "AsyncTieredMemory"]
+__all__ = ["AsyncFactsProvider", "AsyncSession", "AsyncTieredMemory", "AsyncUserHandle"]
 
 _log = logging.getLogger("langmem_tiered")
 
@@ -113,6 +120,8 @@ class AsyncTieredMemory:
         summarize: False turns the summary buffer off (messages are still all kept).
         buffer_tokens: Newest tokens of a session kept verbatim, outside the summary.
         min_fold_tokens: Summarize only once this many tokens wait beyond the buffer.
+        max_fold_tokens: At most this many tokens go to the summarizer in one call; a longer
+            backlog is folded in several calls.
         summary_tokens: Upper bound of the running summary's length.
         vertical: Prompt vertical: generic, medical, dental, legal or retail.
         summary_lease_seconds: How long one process may hold a session's summarization.
@@ -127,6 +136,11 @@ class AsyncTieredMemory:
             mapping tenant -> limit); warnings at 80 % and 90 %, economy mode from 95 %.
         economy: Thresholds and what economy mode changes.
         usage_flush_seconds: How often buffered ledger rows are written to Postgres.
+        extractor: Reads facts out of new messages in the background (default: the offline
+            :class:`~langmem_tiered.facts.RuleBasedExtractor`).
+        extract_facts: False turns background fact extraction off.
+        multi_valued_keys: Fact keys whose values accumulate (e.g. ``allergies``).
+        facts_in_context: Put the user's current facts in every composed context.
     """
 
     def __init__(
@@ -147,6 +161,7 @@ class AsyncTieredMemory:
         summarize: bool = True,
         buffer_tokens: int = 800,
         min_fold_tokens: int = 300,
+        max_fold_tokens: int = 4000,
         summary_tokens: int = 400,
         vertical: str = "generic",
         summary_lease_seconds: float = 120.0,
@@ -158,6 +173,10 @@ class AsyncTieredMemory:
         daily_token_limit: int | Mapping[str, int] | None = None,
         economy: EconomyPolicy | None = None,
         usage_flush_seconds: float = 2.0,
+        extractor: FactExtractor | None = None,
+        extract_facts: bool = True,
+        multi_valued_keys: Collection[str] = DEFAULT_MULTI_VALUED_KEYS,
+        facts_in_context: bool = True,
     ) -> None:
         if postgres_url is not None and path is not None:
             raise ConfigurationError("give postgres_url or path (embedded server), not both")
@@ -191,15 +210,19 @@ class AsyncTieredMemory:
         self._summarizer: Summarizer | None = summarizer if summarize else None
         self.buffer_tokens = buffer_tokens
         self.min_fold_tokens = min_fold_tokens
+        if max_fold_tokens < max(min_fold_tokens, 1):
+            raise ConfigurationError("max_fold_tokens must be at least min_fold_tokens")
+        self.max_fold_tokens = max_fold_tokens
         self.summary_tokens = summary_tokens
         self.vertical = vertical
         self.summary_lease_seconds = summary_lease_seconds
         self.system_prompt = system_prompt
-        self._providers: list[BlockProvider] = list(providers)
+        # Any: the built-in facts provider has only the face (async or sync) its engine calls.
+        self._providers: list[Any] = list(providers)
         self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._background: set[Any] = set()
-        self._scheduled: set[SessionKey] = set()
-        self._rerun: set[SessionKey] = set()
+        self._scheduled: set[tuple[str, SessionKey]] = set()
+        self._rerun: set[tuple[str, SessionKey]] = set()
         self._unsummarized: dict[SessionKey, int] = {}
         self._bg_lock = threading.Lock()
         self._workers = background_workers
@@ -215,8 +238,14 @@ class AsyncTieredMemory:
         self._usage: dict[tuple[SessionKey, str], list[int]] = {}
         self._usage_flush_seconds = usage_flush_seconds
         self._usage_flushed_at = time.monotonic()
+        if extractor is None and extract_facts:
+            extractor = RuleBasedExtractor()
+        self._extractor: FactExtractor | None = extractor if extract_facts else None
+        self.multi_valued_keys = frozenset(multi_valued_keys)
+        if facts_in_context:
+            self._providers.insert(0, AsyncFactsProvider())
         self._fingerprint = json.dumps(
-            [self._tokenizer.name, buffer_tokens, summary_tokens, vertical], ensure_ascii=False
+            [type(self._tokenizer).__qualname__, self._tokenizer.name], ensure_ascii=False
         )
         self._store: AsyncPostgresStore | None = None
         self._open_lock = ALock()
@@ -243,6 +272,8 @@ class AsyncTieredMemory:
                 "context_cache_hits",
                 "context_cache_misses",
                 "usage_flush_errors",
+                "facts_changed",
+                "extraction_batches",
             ),
             0,
         )
@@ -295,7 +326,8 @@ class AsyncTieredMemory:
         try:
             await self.flush()
         finally:
-            self._closed = True
+            with self._bg_lock:
+                self._closed = True
             if self._executor is not None:
                 self._executor.shutdown(wait=True)
             try:
@@ -369,6 +401,10 @@ class AsyncTieredMemory:
             await self._flush_usage()
         return True
 
+    def user(self, tenant: str, user: str) -> AsyncUserHandle:
+        """A handle on one user's facts, across their sessions. No I/O until a method runs."""
+        return AsyncUserHandle(self, check_id("tenant", tenant), check_id("user", user))
+
     def stats(self) -> dict[str, Any]:
         """Counters since this object was created, and the hot tier in use."""
         out: dict[str, Any] = dict(self._stats)
@@ -427,23 +463,19 @@ class AsyncTieredMemory:
 
     async def _flush_usage(self) -> None:
         """Write buffered ledger rows, then refresh each tenant's total from the ledger."""
+        store = await self._ready()
         with self._bg_lock:
             rows, self._usage = self._usage, {}
         if not rows:
             return
-        store = await self._ready()
         flushed: dict[str, int] = {}
+        for (key, _), (_, inp, out, _) in rows.items():
+            flushed[key.tenant] = flushed.get(key.tenant, 0) + inp + out
         try:
-            for (key, operation), (calls, inp, out, saved) in rows.items():
-                await store.record_usage(
-                    key,
-                    operation,
-                    calls=calls,
-                    input_tokens=inp,
-                    output_tokens=out,
-                    saved_tokens=saved,
-                )
-                flushed[key.tenant] = flushed.get(key.tenant, 0) + inp + out
+            # one transaction, not retried: all rows count once, or none does
+            await store.record_usage_batch(
+                [(key, op, c[0], c[1], c[2], c[3]) for (key, op), c in rows.items()]
+            )
         except Exception:
             self._stats["usage_flush_errors"] += 1
             _log.exception("writing the token ledger failed; will retry")
@@ -455,8 +487,15 @@ class AsyncTieredMemory:
             return
         day = datetime.now(timezone.utc).date()
         for tenant, tokens in flushed.items():
-            usage = await store.tenant_usage(tenant, day)
-            total = sum(u["input_tokens"] + u["output_tokens"] for u in usage.values())
+            try:
+                usage = await store.tenant_usage(tenant, day)
+            except Exception:
+                _log.exception("reading the token ledger failed")
+                total = None
+            else:
+                total = sum(u["input_tokens"] + u["output_tokens"] for u in usage.values())
+            if total is None:  # still move our flushed share from "local" to "persisted"
+                total = self._meter.used(tenant)
             self._emit(self._meter.persisted(tenant, day, total, tokens))
 
     async def usage(self, tenant: str) -> dict[str, dict[str, int]]:
@@ -564,6 +603,8 @@ class AsyncTieredMemory:
             await self._hot(key, "append", _hot_batch(stored, fresh), writing=True)
             if fresh:
                 self._note_unsummarized(key, sum(m.token_count or 0 for m in fresh))
+                if self._extractor is not None and any(m.role == "user" for m in fresh):
+                    self._schedule_job("extract", key, self._extract_job)
         except BaseException:
             # Cancelled or failed between the commit and the hot write: the hot entry may lack
             # committed messages, so it must not be trusted before it is invalidated.
@@ -652,14 +693,38 @@ class AsyncTieredMemory:
 
     def _schedule_summary(self, key: SessionKey) -> None:
         """Start a background fold for the session unless one is already running here."""
-        if self._summarizer is None or self._closed:
+        if self._summarizer is not None:
+            self._schedule_job("summary", key, self._summary_job)
+
+    def _schedule_job(self, kind: str, key: SessionKey, job: Callable[..., Any]) -> None:
+        """Run ``job(key)`` in the background unless a job of this kind runs for the session;
+        then the running one looks again before it ends."""
+        if self._closed:
             return
         with self._bg_lock:
-            if key in self._scheduled:
-                self._rerun.add(key)  # the running job looks again before it ends
+            if (kind, key) in self._scheduled:
+                self._rerun.add((kind, key))
                 return
-            self._scheduled.add(key)
-        self._spawn(self._summary_job, key)
+            self._scheduled.add((kind, key))
+        self._spawn(job, key)
+
+    async def _run_job(self, kind: str, key: SessionKey, once: Callable[..., Any]) -> None:
+        """Call ``once(key)`` until it reports nothing left, and again if more work arrived."""
+        try:
+            while True:
+                with self._bg_lock:
+                    self._rerun.discard((kind, key))
+                while await once(key):
+                    pass
+                with self._bg_lock:
+                    if (kind, key) not in self._rerun:
+                        return
+        except Exception:
+            self._stats["background_errors"] += 1
+            _log.exception("background %s job for %r failed", kind, key)
+        finally:  # also when cancelled: a later append must be able to start a new job
+            with self._bg_lock:
+                self._scheduled.discard((kind, key))
 
     def _spawn(self, job: Callable[..., Any], *args: Any) -> None:
         """Run ``job(*args)`` in the background: an asyncio task, or a worker thread."""
@@ -667,28 +732,113 @@ class AsyncTieredMemory:
         if ASYNC:
             task = asyncio.get_running_loop().create_task(job(*args))
         else:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(self._workers, "langmem-background")
-            task = self._executor.submit(job, *args)
+            with self._bg_lock:
+                if self._closed:
+                    return
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(self._workers, "langmem-background")
+                task = self._executor.submit(job, *args)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
     async def _summary_job(self, key: SessionKey) -> None:
+        await self._run_job("summary", key, self._summarize_once)
+
+    async def _extract_job(self, key: SessionKey) -> None:
+        await self._run_job("extract", key, self._extract_once)
+
+    async def _extract_once(self, key: SessionKey, batch: int = 100) -> bool:
+        """Read facts out of the next batch of the session's messages; True if more remain.
+
+        The batch's operations and the session's ``facts_upto_seq`` are committed together,
+        with a compare-and-set on ``facts_upto_seq``, so a batch is applied once even when
+        several processes extract from one session.
+        """
+        extractor = self._extractor
+        if extractor is None:
+            return False
+        store = await self._ready()
+        upto, last_seq = await store.facts_progress(key)
+        if last_seq <= upto:
+            return False
+        messages = await store.messages(key, after_seq=upto, limit=batch)
+        if not messages:
+            return False
+        current = await store.current_facts(key.tenant, key.user)
         try:
-            while True:
-                with self._bg_lock:
-                    self._rerun.discard(key)
-                while await self._summarize_once(key):
-                    pass
-                with self._bg_lock:
-                    if key not in self._rerun:
-                        self._scheduled.discard(key)
-                        return
-        except Exception:
-            self._stats["background_errors"] += 1
-            _log.exception("background summarization of %r failed", key)
-            with self._bg_lock:
-                self._scheduled.discard(key)
+            operations = await extractor.aextract(messages, current)
+        except Exception as exc:
+            raise ModelError(f"fact extractor {extractor.name} failed: {exc}") from exc
+        changes = [
+            self._to_change(op, key, messages, extractor.name)
+            for op in operations
+            if op.op != "NONE"
+        ]
+        new_upto = messages[-1].seq or upto
+        changed = await store.apply_facts(
+            key.tenant, key.user, changes, advance=(key, upto, new_upto)
+        )
+        if changed is None:
+            return False  # another process took this batch
+        self._stats["extraction_batches"] += 1
+        self._stats["facts_changed"] += len(changed)
+        self._spend(key, "extract", input_tokens=sum(m.token_count or 0 for m in messages))
+        return new_upto < last_seq
+
+    def _to_change(
+        self, op: FactOperation, key: SessionKey, messages: Sequence[Message], by: str
+    ) -> FactChange:
+        seqs = sorted(op.source_seqs)
+        when = op.valid_at
+        if when is None:
+            by_seq = {m.seq: m.created_at for m in messages}
+            when = by_seq.get(seqs[-1]) if seqs else None
+        return FactChange(
+            key=op.key,
+            value=op.value,
+            valid_at=when or datetime.now(timezone.utc),
+            multi=op.key in self.multi_valued_keys,
+            retract=op.op == "INVALIDATE",
+            confidence=op.confidence,
+            source_session=key.session,
+            source_seq_from=seqs[0] if seqs else None,
+            source_seq_to=seqs[-1] if seqs else None,
+            created_by=by,
+        )
+
+    # -- facts API behind the user and session handles ---------------------------------------
+
+    def _fact_change(
+        self,
+        key: str,
+        value: Any,
+        valid_at: datetime | None,
+        *,
+        retract: bool,
+        source_session: str | None,
+        confidence: float = 1.0,
+    ) -> FactChange:
+        check_id("fact key", key)
+        if len(key) > 128:
+            raise InvalidInputError("a fact key is at most 128 characters")
+        if not retract or value is not None:
+            check_json_value(value, f"fact {key!r}")
+        if valid_at is None:
+            valid_at = datetime.now(timezone.utc)
+        elif not isinstance(valid_at, datetime) or valid_at.tzinfo is None:
+            raise InvalidInputError("valid_at must be a timezone-aware datetime")
+        if not 0.0 <= confidence <= 1.0:
+            raise InvalidInputError("confidence must be between 0 and 1")
+        return FactChange(
+            key=key,
+            value=value,
+            valid_at=valid_at,
+            multi=key in self.multi_valued_keys,
+            retract=retract,
+            confidence=confidence,
+            source_session=source_session,
+            created_by="api",
+        )
 
     async def _summarize_once(self, key: SessionKey) -> bool:
         """Fold one chunk into the running summary; True if a new version was written.
@@ -715,7 +865,10 @@ class AsyncTieredMemory:
         try:
             unsummarized = await store.messages(key, after_seq=upto)
             plan = plan_fold(
-                unsummarized, buffer_tokens=self.buffer_tokens, min_fold_tokens=self.min_fold_tokens
+                unsummarized,
+                buffer_tokens=self.buffer_tokens,
+                min_fold_tokens=self.min_fold_tokens,
+                max_fold_tokens=self.max_fold_tokens,
             )
             if not plan.fold or plan.upto_seq is None:
                 return False
@@ -745,16 +898,17 @@ class AsyncTieredMemory:
                 summarizer=summarizer.name,
                 vertical=self.vertical,
             )
-            if saved is None:
-                self._stats["summary_lost_race"] += 1
-                return False
-            self._stats["summaries_written"] += 1
+            # the summarizer spent these tokens whether or not its result is kept
             self._spend(
                 key,
                 "summarize",
                 input_tokens=folded + (previous.token_count if previous else 0),
                 output_tokens=tokens,
             )
+            if saved is None:
+                self._stats["summary_lost_race"] += 1
+                return False
+            self._stats["summaries_written"] += 1
             return True
         finally:
             if saved is None:
@@ -783,7 +937,12 @@ class AsyncTieredMemory:
         budget_tokens: int,
         input_text: str | None,
         system: str | None,
+        blocks: Collection[str] | None = None,
     ) -> ContextBundle:
+        if blocks is not None:
+            if isinstance(blocks, str) or not all(isinstance(b, str) for b in blocks):
+                raise InvalidInputError("blocks is a collection of block names")
+            blocks = frozenset(blocks)
         if (
             not isinstance(budget_tokens, int)
             or isinstance(budget_tokens, bool)
@@ -812,7 +971,7 @@ class AsyncTieredMemory:
             budget_tokens=budget_tokens,
             memory=self,
         )
-        stamp, updated_at = await self._context_stamp(key, request, input_text, system_text)
+        stamp, updated_at = await self._context_stamp(key, request, input_text, system_text, blocks)
         if stamp is not None:
             cached = await self._hot(key, "get_context", stamp, writing=False)
             if isinstance(cached, bytes):
@@ -827,7 +986,7 @@ class AsyncTieredMemory:
                     )
                     return hit
             self._stats["context_cache_misses"] += 1
-        bundle = await self._compose(key, request, input_text, system_text)
+        bundle = await self._compose(key, request, input_text, system_text, blocks)
         if stamp is not None:
             ttl = self._context_ttl[_activity(updated_at)]
             if economy:
@@ -844,6 +1003,7 @@ class AsyncTieredMemory:
         request: ContextRequest,
         input_text: str | None,
         system_text: str | None,
+        blocks: frozenset[str] | None,
     ) -> tuple[str | None, datetime | None]:
         """The cache key of a context: every version the composition depends on, or None.
 
@@ -873,6 +1033,7 @@ class AsyncTieredMemory:
                 input_text,
                 system_text,
                 tokens,
+                sorted(blocks) if blocks is not None else None,
                 self._fingerprint,
             ],
             ensure_ascii=False,
@@ -885,6 +1046,7 @@ class AsyncTieredMemory:
         request: ContextRequest,
         input_text: str | None,
         system_text: str | None,
+        wanted: frozenset[str] | None,
     ) -> ContextBundle:
         budget_tokens = request.budget_tokens
         store = await self._ready()
@@ -928,6 +1090,8 @@ class AsyncTieredMemory:
             blocks.append(ContextBlock(name="recent", messages=verbatim, tokens=tokens))
         if input_text:
             blocks.append(ContextBlock(name="input", text=input_text, tokens=count(input_text)))
+        if wanted is not None:
+            blocks = [b for b in blocks if b.name in wanted]
         full = (summary.covered_tokens if summary else 0) + sum(
             m.token_count or 0 for m in verbatim
         )
@@ -951,6 +1115,8 @@ class AsyncTieredMemory:
     async def _clear(self, key: SessionKey) -> int:
         store = await self._ready()
         removed, last_seq, state_version = await store.clear(key)
+        # drop cached contexts (they quote the deleted messages), keeping the guards
+        await self._hot(key, "invalidate", writing=True)
         # Write the cleared session (empty window with lo above every deleted seq, empty state
         # at its new version) rather than deleting keys: the guards then refuse a slow reader's
         # refill of what was just deleted.
@@ -1066,6 +1232,7 @@ class AsyncSession:
         *,
         input: str | None = None,
         system: str | None = None,
+        blocks: Collection[str] | None = None,
     ) -> ContextBundle:
         """Compose what the model should see, within ``budget_tokens``.
 
@@ -1080,8 +1247,37 @@ class AsyncSession:
             budget_tokens: Upper bound of the flattened context.
             input: The new user input, placed last.
             system: Overrides the memory's ``system_prompt`` for this call.
+            blocks: Names of the blocks to include (default: all), e.g.
+                ``{"summary", "recent", "input"}``.
         """
-        return await self.memory._context(self.key, query, budget_tokens, input, system)
+        return await self.memory._context(self.key, query, budget_tokens, input, system, blocks)
+
+    @property
+    def user_handle(self) -> AsyncUserHandle:
+        """The facts of this session's user (shared by all their sessions)."""
+        return AsyncUserHandle(self.memory, self.key.tenant, self.key.user)
+
+    async def facts(self, as_of: datetime | None = None) -> list[Fact]:
+        """The user's current facts, or those true at ``as_of``."""
+        return await self.user_handle.facts(as_of)
+
+    async def fact_history(self, key: str) -> list[Fact]:
+        """Every value the user's ``key`` ever had, oldest first."""
+        return await self.user_handle.fact_history(key)
+
+    async def remember(
+        self, key: str, value: Any, *, valid_at: datetime | None = None, confidence: float = 1.0
+    ) -> list[Fact]:
+        """Assert a fact about the user, with this session as its source."""
+        return await self.user_handle.remember(
+            key, value, valid_at=valid_at, confidence=confidence, session=self.key.session
+        )
+
+    async def forget(
+        self, key: str, value: Any = None, *, at: datetime | None = None
+    ) -> list[Fact]:
+        """Close the user's current fact for ``key`` (history is kept)."""
+        return await self.user_handle.forget(key, value, at=at)
 
     async def summary(self) -> Summary | None:
         """The latest running summary, or None before the first fold."""
@@ -1101,3 +1297,128 @@ class AsyncSession:
         Seqs of later messages continue after the last one ever stored.
         """
         return await self.memory._clear(self.key)
+
+
+class AsyncUserHandle:
+    """One user of a tenant: the temporal facts known about them, across sessions."""
+
+    def __init__(self, memory: AsyncTieredMemory, tenant: str, user: str) -> None:
+        self.memory = memory
+        self.tenant = tenant
+        self.user = user
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.tenant!r}, {self.user!r})"
+
+    async def facts(self, as_of: datetime | None = None) -> list[Fact]:
+        """Current facts, or the facts that were true at ``as_of`` (valid at their ``valid_at``,
+        no longer at their ``invalid_at``)."""
+        store = await self.memory._ready()
+        if as_of is None:
+            return await store.current_facts(self.tenant, self.user)
+        if not isinstance(as_of, datetime) or as_of.tzinfo is None:
+            raise InvalidInputError("as_of must be a timezone-aware datetime")
+        return await store.facts_as_of(self.tenant, self.user, as_of)
+
+    async def fact(self, key: str) -> Fact | None:
+        """The current value of a single-valued key (one index probe), or None."""
+        store = await self.memory._ready()
+        return await store.current_fact(self.tenant, self.user, check_id("fact key", key))
+
+    async def fact_history(self, key: str) -> list[Fact]:
+        """Every value the key ever had, oldest first, with its validity interval."""
+        store = await self.memory._ready()
+        return await store.fact_history(self.tenant, self.user, check_id("fact key", key))
+
+    async def search_facts(
+        self, query: str, k: int = 10, as_of: datetime | None = None
+    ) -> list[Fact]:
+        """Facts whose key or value shares words with ``query`` (lexical), best first."""
+        if not isinstance(query, str):
+            raise InvalidInputError("query must be a string")
+        terms = {t for t in _words(query) if len(t) > 1}
+        scored = []
+        for fact in await self.facts(as_of):
+            text = _words(
+                fact.key.replace("_", " ") + " " + json.dumps(fact.value, ensure_ascii=False)
+            )
+            score = len(terms & text)
+            if score:
+                scored.append((-score, fact.key, fact.id, fact))
+        return [item[-1] for item in sorted(scored)[:k]]
+
+    async def remember(
+        self,
+        key: str,
+        value: Any,
+        *,
+        valid_at: datetime | None = None,
+        confidence: float = 1.0,
+        session: str | None = None,
+    ) -> list[Fact]:
+        """Assert that ``key`` is ``value`` from ``valid_at`` (default now); returns the facts
+        inserted or closed (empty when the same value is already true then)."""
+        change = self.memory._fact_change(
+            key, value, valid_at, retract=False, source_session=session, confidence=confidence
+        )
+        return await self._apply(change)
+
+    async def forget(
+        self, key: str, value: Any = None, *, at: datetime | None = None
+    ) -> list[Fact]:
+        """Close the key's current fact at ``at`` (default now); for a multi-valued key only
+        the one holding ``value`` when given. History is kept."""
+        change = self.memory._fact_change(key, value, at, retract=True, source_session=None)
+        return await self._apply(change)
+
+    async def _apply(self, change: FactChange) -> list[Fact]:
+        store = await self.memory._ready()
+        changed = await store.apply_facts(self.tenant, self.user, [change])
+        assert changed is not None
+        self.memory._stats["facts_changed"] += len(changed)
+        return changed
+
+
+class AsyncFactsProvider:
+    """The ``facts`` block of a composed context: the user's current facts, one per line."""
+
+    name = "facts"
+
+    async def aprovide(self, request: ContextRequest) -> ContextBlock | None:
+        memory = request.memory
+        store = await memory._ready()
+        facts = await store.current_facts(request.tenant, request.user)
+        if not facts:
+            return None
+        text = _facts_text(facts)
+        tokens = memory._tokenizer.count(text)
+        return ContextBlock(
+            name="facts",
+            text=text,
+            tokens=tokens,
+            min_tokens=min(tokens, request.budget_tokens // 5),
+        )
+
+    async def acache_token(self, request: ContextRequest) -> str:
+        store = await request.memory._ready()
+        return str(await store.fact_version(request.tenant, request.user))
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.split(r"[^\w@.+-]+", text.casefold()) if w}
+
+
+def _facts_text(facts: Sequence[Fact]) -> str:
+    """Compact lines ``key: value (since YYYY-MM-DD)``; values of a multi-valued key joined."""
+    by_key: dict[str, list[Fact]] = {}
+    for fact in facts:
+        by_key.setdefault(fact.key, []).append(fact)
+    lines = []
+    for key, group in by_key.items():
+        values = ", ".join(
+            v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+            for v in (f.value for f in group)
+        )
+        since = max(f.valid_at for f in group).date().isoformat()
+        lines.append(f"{key}: {values} (since {since})")
+    return "\n".join(lines)

@@ -250,3 +250,61 @@ def test_two_processes_never_summarize_the_same_range(
         assert [m.seq for m in mem.session("t", "u", "shared").messages()] == list(range(1, 81))
     finally:
         mem.close()
+
+
+def test_blocks_can_be_chosen(smem: TieredMemory) -> None:
+    s = smem.session("t", "u", "choose")
+    s.update_state(step=1)
+    s.add_messages(_turns(6))
+    bundle = s.context(budget_tokens=500, input="x", blocks={"recent", "input"})
+    assert [b.name for b in bundle.blocks] == ["recent", "input"]
+    assert [b.name for b in s.context(budget_tokens=500, input="x").blocks][0] == "state"
+
+
+def test_long_backlog_is_folded_in_bounded_chunks(postgres_url: str, schema: str) -> None:
+    fake = CountingSummarizer()
+    mem = TieredMemory.connect(
+        postgres_url=postgres_url,
+        schema=schema,
+        summarize=False,
+    )
+    s = mem.session("t", "u", "backlog")
+    s.add_messages(_turns(100))  # 1,000 tokens written before summarization is on
+    mem.close()
+    mem = TieredMemory.connect(
+        postgres_url=postgres_url,
+        schema=schema,
+        summarizer=fake,
+        buffer_tokens=50,
+        min_fold_tokens=10,
+        max_fold_tokens=200,
+    )
+    try:
+        mem.session("t", "u", "backlog").add_message(role="user", content="now", token_count=10)
+        assert mem.flush(timeout=30)
+        assert len(fake.calls) >= 4
+        assert all(len(seqs) * 10 <= 200 for _, seqs in fake.calls)
+        folded = [seq for _, seqs in fake.calls for seq in seqs]
+        assert folded == list(range(1, len(folded) + 1))
+    finally:
+        mem.close()
+
+
+def test_clear_drops_cached_contexts(
+    postgres_url: str, schema: str, redis_url: str, redis_prefix: str
+) -> None:
+    import redis as redis_lib
+
+    mem = _open(postgres_url, schema, redis_url, redis_prefix)
+    client = redis_lib.Redis.from_url(redis_url)
+    try:
+        s = mem.session("t", "u", "secret")
+        s.add_message(role="user", content="meu CPF é 123.456.789-09")
+        s.context(budget_tokens=300)
+        ctx_key = mem.hot_tier.context_key_for(s.key)  # type: ignore[attr-defined]
+        assert client.exists(ctx_key)
+        s.clear()
+        assert not client.exists(ctx_key)
+    finally:
+        client.close()
+        mem.close()

@@ -39,6 +39,7 @@ RENAMES: dict[str, str] = {
     "AsyncTieredMemory": "TieredMemory",
     "AsyncSession": "Session",
     "AsyncUserHandle": "UserHandle",
+    "AsyncFactsProvider": "FactsProvider",
     "AsyncPostgresStore": "PostgresStore",
     "AsyncRedisTier": "RedisTier",
     "AsyncInProcessTier": "InProcessTier",

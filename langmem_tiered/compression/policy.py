@@ -60,7 +60,11 @@ def group_messages(messages: Sequence[Message]) -> list[list[Message]]:
 
 
 def plan_fold(
-    unsummarized: Sequence[Message], *, buffer_tokens: int, min_fold_tokens: int = 0
+    unsummarized: Sequence[Message],
+    *,
+    buffer_tokens: int,
+    min_fold_tokens: int = 0,
+    max_fold_tokens: int | None = None,
 ) -> FoldPlan:
     """Decide what to fold: everything older than the newest ``buffer_tokens`` of whole groups.
 
@@ -69,6 +73,9 @@ def plan_fold(
             ``token_count`` set.
         buffer_tokens: Tokens kept verbatim (whole groups; the newest group is always kept).
         min_fold_tokens: Fold nothing until at least this many tokens would be folded.
+        max_fold_tokens: Fold at most this many tokens at once (whole groups, at least one),
+            so a long backlog goes to the summarizer in chunks; the rest waits for the next
+            fold.
     """
     groups = group_messages(unsummarized)
     kept_tokens = 0
@@ -79,6 +86,15 @@ def plan_fold(
             break
         kept_tokens += tokens
         cut = i
+    if max_fold_tokens is not None:
+        taken, tokens = 0, 0
+        while taken < cut:
+            size = sum(m.token_count or 0 for m in groups[taken])
+            if taken and tokens + size > max_fold_tokens:
+                break
+            tokens += size
+            taken += 1
+        cut = taken
     fold = [m for group in groups[:cut] for m in group]
     keep = [m for group in groups[cut:] for m in group]
     if not fold or sum(m.token_count or 0 for m in fold) < max(min_fold_tokens, 1):

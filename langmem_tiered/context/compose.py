@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from ..compression.policy import group_messages
 from ..errors import InvalidInputError
 from ..models import Message
 from .bundle import (
@@ -84,9 +85,9 @@ class BlockProvider(Protocol):
 def tool_call_groups(messages: Sequence[Message]) -> tuple[int, list[list[Message]]]:
     """Split messages into the units a window may be cut between.
 
-    A unit starts at every message that is not a ``tool`` message; tool messages join the unit
-    before them. So an assistant message with tool calls and the tool results that follow it
-    are one unit, and no unit starts with a tool message.
+    Units are :func:`langmem_tiered.compression.policy.group_messages`: an assistant message
+    with tool calls and everything up to the last result answering those calls form one unit,
+    other tool messages join the unit before them, and no unit starts with a tool message.
 
     Args:
         messages: Messages in conversation order.
@@ -98,12 +99,9 @@ def tool_call_groups(messages: Sequence[Message]) -> tuple[int, list[list[Messag
     orphans = 0
     while orphans < len(messages) and messages[orphans].role == "tool":
         orphans += 1
-    groups: list[list[Message]] = []
-    for message in messages[orphans:]:
-        if message.role == "tool":
-            groups[-1].append(message)
-        else:
-            groups.append([message])
+    # The same grouping as the summary buffer's cut: an assistant message with tool calls
+    # stays with every message up to the last result answering it (matched by tool_call_id).
+    groups = group_messages(messages[orphans:])
     return orphans, groups
 
 

@@ -9,6 +9,7 @@ message id) are retried with tenacity when the connection fails.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
@@ -25,6 +26,8 @@ from tenacity import (
 )
 
 from ..errors import ConfigurationError, MigrationError, StoreError, StoreUnavailableError
+from ..facts.model import Fact
+from ..facts.temporal import FactChange, plan_assert, plan_retract
 from ..models import Message, SessionKey, Summary, json_dumps
 from ..tiers.base import HotState
 from .schema import CREATE_VERSION_TABLE, check_schema_name, load_migrations, lock_key
@@ -178,6 +181,53 @@ GROUP BY operation ORDER BY operation
 
 def _json_text(value: Any) -> str:
     return json_dumps(value).decode("utf-8")
+
+
+_FACT_COLUMNS = (
+    "fact_id, key, value, valid_at, invalid_at, source_session, source_seq_from, "
+    "source_seq_to, confidence, created_at, created_by"
+)
+_FACT_NAMES = [
+    "id",
+    "key",
+    "value",
+    "valid_at",
+    "invalid_at",
+    "source_session",
+    "source_seq_from",
+    "source_seq_to",
+    "confidence",
+    "created_at",
+    "created_by",
+]
+_USER = "tenant_id = %(t)s AND user_id = %(u)s"
+_SQL_CURRENT_FACTS = (
+    f"SELECT {_FACT_COLUMNS} FROM lmt_facts WHERE {_USER} AND invalid_at IS NULL "
+    "ORDER BY key, valid_at, fact_id"
+)
+_SQL_CURRENT_FACT = (
+    f"SELECT {_FACT_COLUMNS} FROM lmt_facts WHERE {_USER} AND key = %(key)s "
+    "AND invalid_at IS NULL AND NOT multi"
+)
+_SQL_FACTS_AS_OF = (
+    f"SELECT {_FACT_COLUMNS} FROM lmt_facts WHERE {_USER} AND valid_at <= %(at)s "
+    "AND (invalid_at IS NULL OR invalid_at > %(at)s) ORDER BY key, valid_at, fact_id"
+)
+_SQL_FACT_HISTORY = (
+    f"SELECT {_FACT_COLUMNS} FROM lmt_facts WHERE {_USER} AND key = %(key)s "
+    "ORDER BY valid_at, fact_id"
+)
+_SQL_FACT_VERSION = f"SELECT version FROM lmt_fact_versions WHERE {_USER}"
+_SQL_FACTS_UPTO = f"SELECT facts_upto_seq, last_seq FROM lmt_sessions WHERE {_PK}"
+
+
+def _row_to_fact(row: Sequence[Any]) -> Fact:
+    return Fact.model_validate(dict(zip(_FACT_NAMES, row, strict=True)))
+
+
+def _fact_lock_key(tenant: str, user: str, key: str) -> int:
+    digest = hashlib.sha256("\x00".join(("fact", tenant, user, key)).encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def _row_to_summary(row: Sequence[Any]) -> Summary:
@@ -520,6 +570,141 @@ class AsyncPostgresStore:
         """Every summary version of the session, oldest first."""
         return [_row_to_summary(r) for r in await self._fetch(_SQL_SUMMARIES, _key_params(key))]
 
+    # -- temporal facts ----------------------------------------------------------------------
+
+    async def apply_facts(
+        self,
+        tenant: str,
+        user: str,
+        changes: Sequence[FactChange],
+        *,
+        advance: tuple[SessionKey, int, int] | None = None,
+    ) -> list[Fact] | None:
+        """Apply fact changes atomically; return the facts inserted or closed.
+
+        Each key is locked (transaction-scoped advisory lock) before its timeline is read, so
+        concurrent writers of one key take turns and there is always at most one current value.
+        ``advance=(session, from_seq, to_seq)`` also moves the session's ``facts_upto_seq`` from
+        ``from_seq`` to ``to_seq`` in the same transaction, and returns None without changing
+        anything if another process moved it first (so a batch is never applied twice).
+        """
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                if advance is not None:
+                    skey, old, new = advance
+                    params = _key_params(skey)
+                    params.update(old=old, new=new)
+                    cur = await conn.execute(
+                        f"UPDATE lmt_sessions SET facts_upto_seq = %(new)s "
+                        f"WHERE {_PK} AND facts_upto_seq = %(old)s",
+                        params,
+                    )
+                    if cur.rowcount != 1:
+                        return None
+                keys = sorted({c.key for c in changes})
+                for key in keys:
+                    await conn.execute(
+                        "SELECT pg_advisory_xact_lock(%s)", [_fact_lock_key(tenant, user, key)]
+                    )
+                cur = await conn.execute(
+                    f"SELECT {_FACT_COLUMNS}, multi FROM lmt_facts "
+                    f"WHERE {_USER} AND key = ANY(%(keys)s)",
+                    {"t": tenant, "u": user, "keys": keys},
+                )
+                facts = {r[0]: (_row_to_fact(r[:-1]), bool(r[-1])) for r in await cur.fetchall()}
+                changed: list[Fact] = []
+                for change in changes:
+                    timeline = [
+                        f
+                        for f, multi in facts.values()
+                        if f.key == change.key
+                        and multi == change.multi
+                        and (not change.multi or change.value is None or f.value == change.value)
+                    ]
+                    if change.retract:
+                        plan = plan_retract(timeline, change.valid_at)
+                    else:
+                        plan = plan_assert(timeline, change.value, change.valid_at)
+                    for fact_id, invalid_at in plan.close.items():
+                        cur = await conn.execute(
+                            f"UPDATE lmt_facts SET invalid_at = %(at)s "
+                            f"WHERE {_USER} AND fact_id = %(id)s RETURNING {_FACT_COLUMNS}",
+                            {"t": tenant, "u": user, "id": fact_id, "at": invalid_at},
+                        )
+                        row = await cur.fetchone()
+                        assert row is not None
+                        fact = _row_to_fact(row)
+                        facts[fact.id] = (fact, facts[fact.id][1])
+                        changed.append(fact)
+                    if plan.insert is not None:
+                        new_valid, new_invalid = plan.insert
+                        cur = await conn.execute(
+                            "INSERT INTO lmt_facts (tenant_id, user_id, key, value, multi, "
+                            "valid_at, invalid_at, source_session, source_seq_from, "
+                            "source_seq_to, confidence, created_by) VALUES (%(t)s, %(u)s, "
+                            "%(key)s, %(value)s::jsonb, %(multi)s, %(valid)s, %(invalid)s, "
+                            "%(session)s, %(from)s, %(to)s, %(confidence)s, %(by)s) "
+                            f"RETURNING {_FACT_COLUMNS}",
+                            {
+                                "t": tenant,
+                                "u": user,
+                                "key": change.key,
+                                "value": json_dumps(change.value).decode("utf-8"),
+                                "multi": change.multi,
+                                "valid": new_valid,
+                                "invalid": new_invalid,
+                                "session": change.source_session,
+                                "from": change.source_seq_from,
+                                "to": change.source_seq_to,
+                                "confidence": change.confidence,
+                                "by": change.created_by,
+                            },
+                        )
+                        row = await cur.fetchone()
+                        assert row is not None
+                        fact = _row_to_fact(row)
+                        facts[fact.id] = (fact, change.multi)
+                        changed.append(fact)
+                if changed:
+                    await conn.execute(
+                        "INSERT INTO lmt_fact_versions AS v (tenant_id, user_id, version) "
+                        "VALUES (%(t)s, %(u)s, 1) ON CONFLICT (tenant_id, user_id) "
+                        "DO UPDATE SET version = v.version + 1",
+                        {"t": tenant, "u": user},
+                    )
+                return changed
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailableError(f"Postgres unavailable: {exc}") from exc
+        except psycopg.Error as exc:
+            raise StoreError(f"Postgres error: {exc}") from exc
+
+    async def current_facts(self, tenant: str, user: str) -> list[Fact]:
+        """The user's current facts: one range scan of a partial index."""
+        rows = await self._fetch(_SQL_CURRENT_FACTS, {"t": tenant, "u": user})
+        return [_row_to_fact(r) for r in rows]
+
+    async def current_fact(self, tenant: str, user: str, key: str) -> Fact | None:
+        """The current value of a single-valued key: one probe of a unique partial index."""
+        rows = await self._fetch(_SQL_CURRENT_FACT, {"t": tenant, "u": user, "key": key})
+        return _row_to_fact(rows[0]) if rows else None
+
+    async def facts_as_of(self, tenant: str, user: str, at: datetime) -> list[Fact]:
+        rows = await self._fetch(_SQL_FACTS_AS_OF, {"t": tenant, "u": user, "at": at})
+        return [_row_to_fact(r) for r in rows]
+
+    async def fact_history(self, tenant: str, user: str, key: str) -> list[Fact]:
+        rows = await self._fetch(_SQL_FACT_HISTORY, {"t": tenant, "u": user, "key": key})
+        return [_row_to_fact(r) for r in rows]
+
+    async def fact_version(self, tenant: str, user: str) -> int:
+        rows = await self._fetch(_SQL_FACT_VERSION, {"t": tenant, "u": user})
+        return int(rows[0][0]) if rows else 0
+
+    async def facts_progress(self, key: SessionKey) -> tuple[int, int]:
+        """``(facts_upto_seq, last_seq)`` of a session."""
+        rows = await self._fetch(_SQL_FACTS_UPTO, _key_params(key))
+        return (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
+
     # -- token ledger --------------------------------------------------------------------------
 
     async def record_usage(
@@ -538,6 +723,22 @@ class AsyncPostgresStore:
             op=operation, calls=calls, input=input_tokens, output=output_tokens, saved=saved_tokens
         )
         await self._fetch(_SQL_RECORD_USAGE, params)
+
+    async def record_usage_batch(
+        self, rows: Sequence[tuple[SessionKey, str, int, int, int, int]]
+    ) -> None:
+        """Add many ``(session, operation, calls, input, output, saved)`` rows in one
+        transaction, without retrying: increments are not idempotent."""
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                for key, operation, calls, inp, out, saved in rows:
+                    params = _key_params(key)
+                    params.update(op=operation, calls=calls, input=inp, output=out, saved=saved)
+                    await conn.execute(_SQL_RECORD_USAGE, params)
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailableError(f"Postgres unavailable: {exc}") from exc
+        except psycopg.Error as exc:
+            raise StoreError(f"Postgres error: {exc}") from exc
 
     async def tenant_usage(self, tenant: str, day: date) -> dict[str, dict[str, int]]:
         """Usage of one tenant on one day, per operation."""

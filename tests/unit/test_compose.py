@@ -622,3 +622,39 @@ def test_property_tool_groups_never_split(
             pending = {c.id or "" for c in message.tool_calls}
             answered = set()
     assert pending <= answered
+
+
+def test_recent_is_cut_by_tool_call_id_groups() -> None:
+    from datetime import datetime, timezone
+
+    from langmem_tiered.models import ToolCall
+
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    msgs = [
+        Message(
+            role="assistant",
+            content="",
+            seq=2,
+            created_at=now,
+            tool_calls=[ToolCall(id="c1", name="f", args={})],
+            token_count=5,
+        ),
+        Message(role="user", content="meanwhile", seq=3, created_at=now, token_count=5),
+        Message(
+            role="tool", content="result", seq=4, tool_call_id="c1", created_at=now, token_count=5
+        ),
+        Message(role="assistant", content="done", seq=5, created_at=now, token_count=5),
+    ]
+    for budget in range(10, 80, 3):
+        try:
+            bundle = compose(
+                [ContextBlock(name="recent", messages=msgs, tokens=20)],
+                budget_tokens=budget,
+                count=lambda t: len(t.split()),
+                full_history_tokens=20,
+            )
+        except Exception:
+            continue
+        block = bundle.block("recent")
+        kept = [m.seq for m in block.messages] if block is not None and block.messages else []
+        assert (4 in kept) <= (2 in kept), f"tool result without its call at budget {budget}"

@@ -1,0 +1,185 @@
+"""Temporal facts against real Postgres (and both hot tiers for the context parts)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from langmem_tiered import InvalidInputError, TieredMemory
+
+T0 = datetime(2026, 1, 10, 9, 0, tzinfo=timezone.utc)
+
+
+def day(n: int) -> datetime:
+    return T0 + timedelta(days=n)
+
+
+@pytest.fixture
+def fmem(postgres_url: str, schema: str):
+    mem = TieredMemory.connect(postgres_url=postgres_url, schema=schema, extract_facts=False)
+    yield mem
+    mem.close()
+
+
+def _values(facts) -> list:
+    return [(f.key, f.value, f.valid_at, f.invalid_at) for f in facts]
+
+
+def test_seed_004_preference_changes(fmem: TieredMemory) -> None:
+    u = fmem.user("clinic", "5573")
+    u.remember("preferred_times", "morning", valid_at=day(0))
+    u.remember("preferred_times", "afternoon", valid_at=day(90))  # three months later
+    current = u.facts()
+    assert [(f.key, f.value) for f in current] == [("preferred_times", "afternoon")]
+    history = u.fact_history("preferred_times")
+    assert _values(history) == [
+        ("preferred_times", "morning", day(0), day(90)),
+        ("preferred_times", "afternoon", day(90), None),
+    ]
+    assert u.fact("preferred_times").value == "afternoon"
+
+
+def test_as_of_boundaries(fmem: TieredMemory) -> None:
+    u = fmem.user("t", "u")
+    u.remember("doctor", "Dr. A", valid_at=day(0))
+    u.remember("doctor", "Dr. B", valid_at=day(10))
+    assert u.facts(as_of=day(0) - timedelta(microseconds=1)) == []
+    assert [f.value for f in u.facts(as_of=day(0))] == ["Dr. A"]  # valid at valid_at
+    assert [f.value for f in u.facts(as_of=day(10) - timedelta(microseconds=1))] == ["Dr. A"]
+    assert [f.value for f in u.facts(as_of=day(10))] == ["Dr. B"]  # not at its invalid_at
+    assert [f.value for f in u.facts(as_of=day(1000))] == ["Dr. B"]
+
+
+def test_idempotent_reassertion(fmem: TieredMemory) -> None:
+    u = fmem.user("t", "u")
+    assert len(u.remember("email", "a@x.com", valid_at=day(0))) == 1
+    assert u.remember("email", "a@x.com", valid_at=day(5)) == []
+    assert u.remember("email", "a@x.com") == []
+    assert len(u.fact_history("email")) == 1
+
+
+def test_out_of_order_assertions_go_into_history(fmem: TieredMemory) -> None:
+    u = fmem.user("t", "u")
+    u.remember("insurance", "Unimed", valid_at=day(20))
+    u.remember("insurance", "Amil", valid_at=day(5))  # older news arrives late
+    assert [f.value for f in u.facts()] == ["Unimed"]  # the newer fact is not retired
+    assert _values(u.fact_history("insurance")) == [
+        ("insurance", "Amil", day(5), day(20)),
+        ("insurance", "Unimed", day(20), None),
+    ]
+    u.remember("insurance", "Bradesco", valid_at=day(10))  # between the two
+    assert _values(u.fact_history("insurance")) == [
+        ("insurance", "Amil", day(5), day(10)),
+        ("insurance", "Bradesco", day(10), day(20)),
+        ("insurance", "Unimed", day(20), None),
+    ]
+
+
+def test_multi_valued_keys_accumulate_until_retracted(fmem: TieredMemory) -> None:
+    u = fmem.user("t", "u")
+    u.remember("allergies", "dipirona", valid_at=day(0))
+    u.remember("allergies", "penicilina", valid_at=day(1))
+    u.remember("allergies", "dipirona", valid_at=day(2))  # again: no duplicate
+    assert sorted(f.value for f in u.facts()) == ["dipirona", "penicilina"]
+    u.forget("allergies", "dipirona", at=day(3))
+    assert [f.value for f in u.facts()] == ["penicilina"]
+    assert sorted(f.value for f in u.facts(as_of=day(2))) == ["dipirona", "penicilina"]
+    assert len(u.fact_history("allergies")) == 2
+
+
+def test_forget_closes_and_keeps_history(fmem: TieredMemory) -> None:
+    u = fmem.user("t", "u")
+    u.remember("phone_owner", "Maria", valid_at=day(0))
+    u.forget("phone_owner", at=day(4))
+    assert u.facts() == []
+    assert _values(u.fact_history("phone_owner")) == [("phone_owner", "Maria", day(0), day(4))]
+    u.remember("phone_owner", "João", valid_at=day(6))  # after a forget: a fresh current fact
+    assert [f.value for f in u.facts()] == ["João"]
+
+
+def test_concurrent_assertions_leave_one_current_value(
+    fmem: TieredMemory, postgres_url: str, schema: str
+) -> None:
+    memories = [
+        TieredMemory.connect(postgres_url=postgres_url, schema=schema, extract_facts=False)
+        for _ in range(4)
+    ]
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            u = memories[i].user("t", "race")
+            barrier.wait(10)
+            for j in range(20):
+                u.remember("preferred_times", f"v{i}-{j}", valid_at=day(j))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for m in memories:
+        m.close()
+    assert not errors
+    u = fmem.user("t", "race")
+    current = [f for f in u.facts() if f.key == "preferred_times"]
+    assert len(current) == 1
+    history = u.fact_history("preferred_times")
+    for a, b in zip(history, history[1:], strict=False):  # intervals never overlap
+        assert a.invalid_at is not None and a.invalid_at <= b.valid_at
+
+
+def test_facts_are_isolated_by_tenant_and_user(fmem: TieredMemory) -> None:
+    fmem.user("t1", "u").remember("name", "Maria")
+    fmem.user("t1", "u:x").remember("name", "Ana")
+    assert [f.value for f in fmem.user("t1", "u").facts()] == ["Maria"]
+    assert fmem.user("t2", "u").facts() == []
+    assert fmem.user("t1", "other").facts() == []
+    assert fmem.user("t1", "u").search_facts("Ana") == []
+
+
+def test_search_and_bad_input(fmem: TieredMemory) -> None:
+    u = fmem.user("t", "u")
+    u.remember("insurance", "Amil Dental")
+    u.remember("doctor", "Dr. Gustavo Lima")
+    assert [f.key for f in u.search_facts("qual o convênio amil?")] == ["insurance"]
+    assert [f.key for f in u.search_facts("gustavo")] == ["doctor"]
+    for bad in [("", 1), ("k\x00", 1), ("k", float("nan")), ("k", object())]:
+        with pytest.raises(InvalidInputError):
+            u.remember(*bad)
+    with pytest.raises(InvalidInputError):
+        u.remember("k", 1, valid_at=datetime(2026, 1, 1))  # naive
+    assert len(u.facts()) == 2
+
+
+def test_facts_reach_the_composed_context_and_invalidate_its_cache(
+    postgres_url: str, schema: str, redis_url: str, redis_prefix: str, hot: str
+) -> None:
+    mem = TieredMemory.connect(
+        postgres_url=postgres_url,
+        redis_url=redis_url if hot == "redis" else None,
+        schema=schema,
+        redis_prefix=redis_prefix,
+        extract_facts=False,
+    )
+    try:
+        s = mem.session("clinic", "5573", "chat")
+        s.add_message(role="user", content="oi", token_count=2)
+        s.remember("preferred_times", "morning", valid_at=day(0))
+        first = s.context(budget_tokens=300)
+        assert "preferred_times: morning" in first.to_text()
+        assert s.context(budget_tokens=300).model_dump_json() == first.model_dump_json()
+        assert mem.stats()["context_cache_hits"] == 1
+        s.remember("preferred_times", "afternoon", valid_at=day(90))
+        second = s.context(budget_tokens=300)
+        assert "preferred_times: afternoon" in second.to_text()
+        assert mem.stats()["context_cache_hits"] == 1
+        history = s.fact_history("preferred_times")
+        assert history[0].source_session == "chat"
+    finally:
+        mem.close()
