@@ -11,7 +11,7 @@ import statistics
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,7 @@ CONVERSATION: list[tuple[str, str, dict[str, Any]]] = [
     ),
     ("user", "Só isso, obrigada!", {}),
     ("assistant", "Por nada, Maria! Até terça.", {"current_state": "done"}),
-    # days later, the same chat
+    # three months later, the same chat
     (
         "user",
         "Oi, é a Maria de novo. Preciso remarcar a consulta de terça.",
@@ -86,6 +86,7 @@ CONVERSATION: list[tuple[str, str, dict[str, Any]]] = [
 ]
 
 DEMO_BUDGET = 300
+FIRST_VISIT_TURNS = 11
 
 
 def _median_us(fn: Callable[[], object], runs: int) -> float:
@@ -114,8 +115,17 @@ def run_demo(path: str | Path | None = None, *, console: Console | None = None) 
         f"in {time.perf_counter() - start:.2f} s; hot tier: {memory.hot_tier.name}"
     )
     session = memory.session("clinica-sorriso", "5573999990001", session_id)
-    for role, content, slots in CONVERSATION:
-        session.add_message(role=role, content=content, metadata={"channel": "whatsapp"})
+    now = datetime.now(timezone.utc)
+    first_visit = now - timedelta(days=90)
+    for i, (role, content, slots) in enumerate(CONVERSATION):
+        # the first visit happened three months ago; the rescheduling is today
+        when = first_visit if i < FIRST_VISIT_TURNS else now - timedelta(hours=1)
+        session.add_message(
+            role=role,
+            content=content,
+            metadata={"channel": "whatsapp"},
+            created_at=when + timedelta(minutes=i),
+        )
         if slots:
             session.update_state(**slots)
 
@@ -145,7 +155,26 @@ def run_demo(path: str | Path | None = None, *, console: Console | None = None) 
     total_tokens = sum(m.token_count or 0 for m in stored)
     console.print(f"Tokens in the whole history: {total_tokens} (offline estimate).")
 
-    memory.flush()  # summarization runs in the background; wait for it here
+    memory.flush()  # summarization and fact extraction run in the background; wait here
+    console.rule("[bold]Temporal facts[/bold] (extracted offline, with validity and source)")
+    facts_table = Table()
+    for column in ("key", "value", "valid from", "valid until", "source seqs"):
+        facts_table.add_column(column)
+    shown = []
+    for key in sorted({f.key for f in session.facts()} | {"preferred_times"}):
+        for fact in session.fact_history(key):
+            shown.append(fact)
+            facts_table.add_row(
+                fact.key,
+                str(fact.value),
+                fact.valid_at.strftime("%Y-%m-%d %H:%M"),
+                fact.invalid_at.strftime("%Y-%m-%d %H:%M") if fact.invalid_at else "(current)",
+                f"{fact.source_seq_from}-{fact.source_seq_to}",
+            )
+    console.print(facts_table)
+    console.print(
+        "preferred_times changed from morning to afternoon: the old fact is closed, not deleted."
+    )
     console.rule("[bold]Running summary[/bold] (older turns folded in, originals kept)")
     for version in session.summaries():
         console.print(
@@ -206,4 +235,5 @@ def run_demo(path: str | Path | None = None, *, console: Console | None = None) 
         "context_tokens": bundle.total_tokens,
         "full_history_tokens": bundle.full_history_tokens,
         "tokens_saved": bundle.tokens_saved,
+        "facts": [(f.key, f.value, f.invalid_at is None) for f in shown],
     }

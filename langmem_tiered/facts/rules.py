@@ -17,36 +17,39 @@ at 0.7, because the assistant states what was booked but may be wrong (the user'
 statement is the better evidence for everything about the user). Tool and system messages are
 ignored.
 
-========================  ==============================================  ==========  ====
-key                       what matches                                    value       conf
-========================  ==============================================  ==========  ====
-``name``                  "meu nome é", "me chamo", "my name is", "call    proper case  0.95
-                          me", "me llamo", "mi nombre es" + a name
-``name`` (weak)           "sou a/o X", "aqui é a X", "I'm X", "this is X", proper case  0.75
-                          "soy X": only a Capitalized word that is not a
-                          common word ("sou alérgica", "I'm Brazilian")
-``emails`` (multi)        RFC-ish address                                 lowercase   0.95
-``phones`` (multi)        see *Phones*                                    E.164       .75-.95
-``cpf`` / ``cnpj``        valid check digits only; see *Documents*        digits      .85-.95
-``birth_date``            a full date next to "nasci", "born", "nací"...  YYYY-MM-DD  0.9
-``appointment_date``      a date in a booking context; see *Dates*        YYYY-MM-DD  0.85
-``appointment_time``      a time in a booking context; see *Dates*        HH:MM       0.85
-``preferred_times``       a preference ("prefiro", "é melhor", "prefer",  morning /   0.9
-                          "prefiero") or constraint ("só posso", "only",  afternoon / (0.8)
-                          "solo puedo") with a period of the day, in the  evening
-                          same clause, not negated
-``doctor``                a choice word ("com", "quero", "with", "see",   "Dr. X" /   0.85
-                          "con", "quiero"...) + title + name              "Dra. X"
-``specialty``             a specialty word in a booking or need context  English     0.8
-                          (not "my father is a cardiologist")             (see below)
-``insurance``             "meu convênio é X", "my insurance is X", "mi    insurer's   0.9
-                          seguro es X"; or a plan word next to a known    name /      (0.85)
-                          insurer ("plano Unimed"); "particular", "sem     "self-pay"
-                          convênio", "no insurance", "sin seguro"
-``allergies`` (multi)     "alérgico/a a X", "alergia a X", "allergic to   lowercase,  0.9
-                          X", "allergy to X", "alérgico a la X"; lists    as written
-                          split on commas and "e/and/y"
-========================  ==============================================  ==========  ====
+Keys, what matches, the value, and the confidence:
+
+* ``name`` (0.95): "meu nome é", "me chamo", "pode me chamar de", "my name is", "call me",
+  "me llamo", "mi nombre es", "Name:" followed by a name, in proper case ("maria da silva" ->
+  "Maria da Silva"). Weaker (0.75): "sou a/o X", "aqui é a X", "I'm X", "it's X", "this is
+  X", "soy X", only for a Capitalized word that is not a common word ("sou alérgica", "I'm
+  Brazilian", "I'm Dr. Roberts' patient" are not names).
+* ``emails`` (multi-valued, 0.95): an RFC-ish address, lowercased.
+* ``phones`` (multi-valued, 0.75-0.95): E.164, see *Phones*.
+* ``cpf`` / ``cnpj`` (0.85-0.95): digits only, valid check digits only, see *Documents*.
+* ``birth_date`` (0.9): a past date with its year next to "nasci", "nascimento", "born",
+  "DOB", "nací", "nacimiento"..., as YYYY-MM-DD.
+* ``appointment_date`` / ``appointment_time`` (0.85): YYYY-MM-DD / HH:MM, see *Dates*.
+* ``preferred_times`` (0.9; 0.8 for a constraint): ``morning``, ``afternoon`` or ``evening``,
+  when a preference ("prefiro", "é melhor", "prefer", "better", "prefiero", "mejor") or a
+  constraint ("só posso", "only", "solo puedo") and one period of the day ("de manhã", "à
+  tarde", "evenings", "por la noche"; not "boa tarde", "mais tarde" or Spanish "mañana"
+  alone, which is tomorrow) share a clause with no negation in it.
+* ``doctor`` (0.85): a choice word ("com", "quero", "trocar para", "with", "see", "switch
+  to", "con", "quiero", "me atienda"...) then a title and a name: "Dr. Gustavo",
+  "Dra. Paula Mendes" (doutor/doctor -> "Dr.", doutora/doctora -> "Dra."). A mere mention
+  ("o Dr. Gustavo atende sábado?") is not a choice.
+* ``specialty`` (0.8): a specialty word in a booking or need context, not after a copula or a
+  possessive ("meu pai é cardiologista", "my GP referred me").
+* ``insurance`` (0.9 / 0.85): "meu convênio é X", "my insurance is X", "mi seguro es X" (a
+  known insurer, or a Capitalized name); a plan word or "tenho", "covered by", "voy por"
+  next to a known insurer ("plano Unimed", "tengo Adeslas"); ``"self-pay"`` for
+  "particular", "sem convênio", "out of pocket", "no insurance", "sin seguro". Questions
+  ("vocês aceitam Amil?") are not facts.
+* ``allergies`` (multi-valued, 0.9): "alérgico/a a X", "alergia a X", "allergic to X",
+  "allergy to X", "a latex allergy", "alérgico a la X"; lists split on commas and
+  "e/and/y"; vague objects ("a alguns remédios", "a lot of things") and other people's
+  allergies ("minha filha é alérgica a...", "my son is allergic to...") are not facts.
 
 Specialties are normalized to one canonical **English** name (``cardiology``,
 ``orthodontics``, ``general practice``...), whatever the language, like every other
@@ -89,7 +92,10 @@ and the like. A valid number is kept when the message has a phone word ("telefon
 "whats", "phone", "móvil"...) or it starts with ``+`` (0.95 / 0.9), when it is written with
 separators such as ``(11) 98765-4321`` (0.85), or, written as bare digits, when it is a mobile
 number (0.75); never right after "pedido", "protocolo", "order", "CPF", "cartão"... unless a
-phone word is closer.
+phone word other than "number" comes after it. A number grouped as ``default_region`` does not
+group numbers but as one of ``fallback_regions`` does (US, Spain and Portugal by default) is
+read in that region: ``415-555-2671`` is ``+14155552671``, ``612 34 56 78`` is
+``+34612345678``. Only digit-dense spans are handed to libphonenumber.
 
 Dates and times
 ---------------
@@ -100,8 +106,9 @@ Recognised dates: ``03/12``, ``03/12/2025``, ``3-12-25``, ``2025-12-03``, "3 de 
 constructor's ``day_first``) unless only month first is a valid date. Relative words and
 weekdays are resolved against the message's ``created_at`` in the extractor's ``tz``
 (a weekday means its next occurrence after today); a date without a year is its next
-occurrence on or after the message's day; an appointment with an explicit past year is
-ignored. Recognised times: ``14:30``, ``14h``, ``14h30``, ``2pm``, "2:30 p.m.", "às 14",
+occurrence on or after the message's day, except that a day of the last 60 days is that past
+day ("tive consulta dia 02/03" on 10 March is last week, not next year); past dates are never
+appointments. Recognised times: ``14:30``, ``14h``, ``14h30``, ``2pm``, "2:30 p.m.", "às 14",
 "a las 3 de la tarde" ("da tarde", "de la noche", "in the evening" move the hour to the
 afternoon; a bare "às 3" / "at 3" from 1 to 6 means 13 to 18, since clinics are not open at
 3 a.m.).
@@ -109,19 +116,23 @@ afternoon; a bare "às 3" / "at 3" from 1 to 6 means 13 to 18, since clinics are
 *Booking context rule*: a date or time becomes ``appointment_date`` / ``appointment_time`` only
 when the message, or one of the two messages before it in the batch, has a booking word
 ("consulta", "agendar", "marcar", "horário", "appointment", "book", "schedule", "cita",
-"reservar", "turno", ...) or asks for a day or time ("qual dia?", "what time?", "¿a qué
-hora?"). Mentions preceded by a negation in their clause ("não posso dia 3") are dropped, and
+"reservar", "turno", "hueco", "revisão"...) or asks for a day or time ("qual dia?", "what
+time?", "¿a qué hora?"), or when the message chooses a doctor. Mentions negated in their
+clause ("não posso dia 3", "às 15h não dá") are dropped, and
 a message still naming two different dates (or times) of the same precision ("dia 3 ou dia
 5") gives none; an explicit date beats "dia N", which beats a weekday or relative word. A
-message about the past ("ontem", "yesterday", "ayer") gives no appointment.
+message about the past ("ontem", "tive", "yesterday", "had", "ayer") gives no appointment.
 
 Limits
 ------
 Regular expressions know no grammar: reported speech ("my wife's name is Ana" is ignored, but
 "ela disse: meu nome é Ana" is taken as the user's name), sarcasm and rare phrasings are beyond
-them. Names are only read after the trigger phrases above. Only allergies are ever retracted;
-other keys change by UPDATE. Numbers without a country code are read in ``default_region``
-only. Messages longer than ``max_chars`` (4,000 by default) are read up to that length.
+them. Names are only read after the trigger phrases above; unknown insurers only when
+Capitalized after "meu convênio é"/"my insurance is". Only allergies are ever retracted;
+other keys change by UPDATE (a new phone or e-mail is added, the old one stays current). A range
+("entre 14h e 16h") gives no time, since it names two. Text is read up to ``max_chars`` (4,000 by default); the cost grows with the
+length and with the number of digit runs (about 50 µs for a typical chat message, a few
+milliseconds for 4,000 characters dense with numbers).
 """
 
 from __future__ import annotations
