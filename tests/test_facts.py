@@ -183,3 +183,57 @@ def test_facts_reach_the_composed_context_and_invalidate_its_cache(
         assert history[0].source_session == "chat"
     finally:
         mem.close()
+
+
+def test_background_extraction_with_provenance(postgres_url: str, schema: str) -> None:
+    mem = TieredMemory.connect(postgres_url=postgres_url, schema=schema)
+    try:
+        s = mem.session("clinic", "5573", "chat")
+        s.add_message(role="user", content="Oi! Meu nome é Maria Souza.", created_at=day(0))
+        s.add_message(role="assistant", content="Olá, Maria!", created_at=day(0))
+        s.add_message(role="user", content="Prefiro de manhã.", created_at=day(1))
+        s.add_message(role="user", content="Agora prefiro à tarde.", created_at=day(90))
+        assert mem.flush(timeout=30)
+        name = s.user_handle.fact("name")
+        assert name is not None and name.value == "Maria Souza"
+        assert (name.source_session, name.source_seq_from) == ("chat", 1)
+        history = s.fact_history("preferred_times")
+        assert [(f.value, f.valid_at, f.invalid_at) for f in history] == [
+            ("morning", day(1), day(90)),
+            ("afternoon", day(90), None),
+        ]
+        usage = mem.usage("clinic")
+        assert usage["extract"]["calls"] >= 1
+        # re-running extraction over the same messages changes nothing
+        before = mem.stats()["facts_changed"]
+        s.add_message(role="assistant", content="Anotado.")
+        mem.flush(timeout=30)
+        assert mem.stats()["facts_changed"] == before
+    finally:
+        mem.close()
+
+
+def test_each_batch_is_extracted_once_across_processes(postgres_url: str, schema: str) -> None:
+    a = TieredMemory.connect(postgres_url=postgres_url, schema=schema, extract_facts=False)
+    s = a.session("t", "u", "s")
+    for i in range(30):
+        s.add_message(role="user", content=f"meu email é pessoa{i}@exemplo.com", created_at=day(i))
+    a.close()
+    memories = [TieredMemory.connect(postgres_url=postgres_url, schema=schema) for _ in range(3)]
+    try:
+        threads = [
+            threading.Thread(target=m._extract_job, args=(m.session("t", "u", "s").key,))
+            for m in memories
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        batches = sum(m.stats()["extraction_batches"] for m in memories)
+        assert batches == 1  # one batch of 30 messages, applied by exactly one of them
+        history = memories[0].user("t", "u").fact_history("emails")  # multi-valued
+        assert len(history) == 30 and all(f.invalid_at is None for f in history)
+        assert history[-1].value == "pessoa29@exemplo.com"
+    finally:
+        for m in memories:
+            m.close()

@@ -311,7 +311,8 @@ _PHONE_WORDS = re.compile(
     r"contacto|numero|number|phone|mobile|cell(?:phone)?|call|ligar|liga|llamar|llamame|"
     r"movil|text me)\b"
 )
-_PHONE_CANDIDATE = re.compile(r"(?:\+|\b00)?\(?\d[\d \t().\-]{5,24}\d")
+_MAX_PHONE_CANDIDATES = 16
+_PHONE_CANDIDATE = re.compile(r"(?<![^\W\d])(?:\+|\b00)?\(?(?<![\w.])\d[\d \t().\-]{5,24}\d")
 _NOT_PHONE_WORDS = re.compile(
     r"\b(?:pedido|protocolo|order|cpf|cnpj|rg|codigo|code|cartao|card|tarjeta|conta|account|"
     r"cuenta|boleto|nota|invoice|factura|cep|zip|ticket|ref|id|matricula|carteirinha|"
@@ -979,8 +980,15 @@ class RuleBasedExtractor:
         passes = [(self.default_region, phonenumbers.Leniency.STRICT_GROUPING)]
         passes += [(r, phonenumbers.Leniency.STRICT_GROUPING) for r in self.fallback_regions]
         passes.append((self.default_region, phonenumbers.Leniency.VALID))
+        tried = 0
         for candidate in _PHONE_CANDIDATE.finditer(text):
             lo, hi = candidate.span()
+            raw = candidate.group(0)
+            if raw.isdigit() and len(raw) > 15:
+                continue  # longer than any E.164 number and unseparated: not one phone
+            tried += 1
+            if tried > _MAX_PHONE_CANDIDATES:
+                break  # bounds the cost of a message made of numbers
             for region, leniency in passes:
                 chunk = text[lo:hi]
                 if sum(c.isdigit() for c in chunk) < 8:
