@@ -5,8 +5,8 @@ Postgres keeps every message, a hot tier (Redis, or in-process) serves the recen
 implementation (the sync code is generated from the async code).
 """
 
-from ._engine import Session, TieredMemory
-from ._engine_async import AsyncSession, AsyncTieredMemory
+from ._engine import Session, TieredMemory, UserHandle
+from ._engine_async import AsyncSession, AsyncTieredMemory, AsyncUserHandle
 from .compression import VERTICALS, ExtractiveSummarizer, Summarizer, render_summary_prompt
 from .context import BlockProvider, ContextBlock, ContextBundle, ContextRequest
 from .errors import (
@@ -25,6 +25,13 @@ from .errors import (
     SummarizationError,
     TierError,
     TierUnavailableError,
+)
+from .facts import (
+    DEFAULT_MULTI_VALUED_KEYS,
+    Fact,
+    FactExtractor,
+    FactOperation,
+    RuleBasedExtractor,
 )
 from .models import ROLES, Message, Role, SessionKey, Summary, ToolCall
 from .tiers import (
@@ -46,6 +53,13 @@ from .tokens import (
 from .version import __version__
 
 __all__ = [
+    "DEFAULT_MULTI_VALUED_KEYS",
+    "AsyncUserHandle",
+    "Fact",
+    "FactExtractor",
+    "FactOperation",
+    "RuleBasedExtractor",
+    "UserHandle",
     "ROLES",
     "VERTICALS",
     "BlockProvider",
@@ -94,6 +108,13 @@ __all__ = [
     "__version__",
 ]
 
-for _name in ("TieredMemory", "AsyncTieredMemory", "Session", "AsyncSession"):
+for _name in (
+    "TieredMemory",
+    "AsyncTieredMemory",
+    "Session",
+    "AsyncSession",
+    "UserHandle",
+    "AsyncUserHandle",
+):
     globals()[_name].__module__ = "langmem_tiered"
 del _name

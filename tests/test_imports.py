@@ -49,6 +49,13 @@ EXPECTED = {
     "render_summary_prompt",
     "ModelError",
     "SummarizationError",
+    "DEFAULT_MULTI_VALUED_KEYS",
+    "AsyncUserHandle",
+    "Fact",
+    "FactExtractor",
+    "FactOperation",
+    "RuleBasedExtractor",
+    "UserHandle",
 }
 
 

@@ -128,11 +128,12 @@ Limits
 Regular expressions know no grammar: reported speech ("my wife's name is Ana" is ignored, but
 "ela disse: meu nome é Ana" is taken as the user's name), sarcasm and rare phrasings are beyond
 them. Names are only read after the trigger phrases above; unknown insurers only when
-Capitalized after "meu convênio é"/"my insurance is". Only allergies are ever retracted;
-other keys change by UPDATE (a new phone or e-mail is added, the old one stays current). A range
-("entre 14h e 16h") gives no time, since it names two. Text is read up to ``max_chars`` (4,000 by default); the cost grows with the
-length and with the number of digit runs (about 50 µs for a typical chat message, a few
-milliseconds for 4,000 characters dense with numbers).
+Capitalized after "meu convênio é" / "my insurance is". Only allergies are ever retracted;
+other keys change by UPDATE (a new phone or e-mail is added, the old one stays current). A
+range ("entre 14h e 16h") gives no time, since it names two. Text is read up to
+``max_chars`` (4,000 by default); the cost grows with the length and with the number of digit
+runs (about 50 µs for a typical chat message, a few milliseconds for 4,000 characters dense
+with numbers; at most 16 digit runs per message are handed to libphonenumber).
 """
 
 from __future__ import annotations
