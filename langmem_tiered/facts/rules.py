@@ -583,6 +583,9 @@ _ALLERGY_NOUN_FIRST = re.compile(
     r"allerg(?:y|ies)\b"
 )
 _ALLERGEN_END = re.compile(
+    # a comment clause after the list: "..., é bom vocês saberem", "..., it's important"
+    r",\s*(?:e|eh)\s+(?:bom|importante|melhor|bem|serio|grave)\b|"
+    r",\s*(?:it'?s|it\s+is|this\s+is)\b|,\s*es\s+(?:bueno|importante|mejor|grave)\b|"
     r"[.!?;:()\n]|\b(?:mas|but|pero|que|quando|when|cuando|porque|because|por isso|entao|"
     r"then|desde|since|ha|hace|for|faz|after all|anymore|any more|at all|no more|nunca mais|"
     r"de verdade|really|e (?:quero|gostaria|preciso|tambem|queria|vou|estou|"
