@@ -237,3 +237,23 @@ def test_each_batch_is_extracted_once_across_processes(postgres_url: str, schema
     finally:
         for m in memories:
             m.close()
+
+
+async def test_async_facts_api(postgres_url: str, schema: str) -> None:
+    from langmem_tiered import AsyncTieredMemory
+
+    mem = await AsyncTieredMemory.connect(postgres_url=postgres_url, schema=schema)
+    try:
+        s = mem.session("clinic", "5573", "chat")
+        await s.add_message(role="user", content="Prefiro de manhã.", created_at=day(0))
+        await s.add_message(role="user", content="Agora prefiro à tarde.", created_at=day(90))
+        assert await mem.flush(timeout=30)
+        u = mem.user("clinic", "5573")
+        assert [f.value for f in await u.facts()] == ["afternoon"]
+        assert [f.value for f in await u.facts(as_of=day(10))] == ["morning"]
+        await u.remember("allergies", "dipirona", valid_at=day(91))
+        assert [f.key for f in await u.search_facts("dipirona")] == ["allergies"]
+        bundle = await s.context(budget_tokens=300)
+        assert "allergies: dipirona" in bundle.to_text()
+    finally:
+        await mem.close()
