@@ -11,7 +11,8 @@ keys with realistic history: ten single-valued keys (``name``, ``email``, ``pref
 (appointments change most, a name hardly ever), and two multi-valued keys (``phones``,
 ``allergies``: ``multi = true``, 1-3 distinct current values plus retracted ones). Rows go in
 in ``created_at`` order, so a user's facts are scattered over the heap as they would be after
-months of extraction. Then ``VACUUM (ANALYZE)`` (the state autovacuum keeps the table in).
+months of extraction. Then ``VACUUM (ANALYZE)`` (the state autovacuum keeps the table in) and a
+``CHECKPOINT`` (so the look-ups do not pay for writing out the load's dirty pages).
 
 Then measures, interleaved in rounds, with a random user (and key) on every call, p50 and p99 in
 microseconds of:
@@ -19,24 +20,34 @@ microseconds of:
 * ``store.current_fact(tenant, user, key)``: the package's path for "the current value of a key";
 * ``store.current_facts(tenant, user)``: all current facts of a user;
 * the baseline: a raw psycopg primary-key SELECT of one fact row
-  (``WHERE tenant_id = %s AND user_id = %s AND fact_id = %s``, prepared) on the same kind of
-  connection as the store's pool (autocommit, same ``search_path`` and time zone);
+  (``WHERE tenant_id = %s AND user_id = %s AND fact_id = %s``, prepared);
 * the same current-value query (and, for reference, the current-facts query) run raw through
   psycopg, prepared, with no package code: the SQL cost apart from the Python overhead;
-* for reference, the two pieces of that overhead: a pool check-out + return with no query, and
+* for reference, pieces of that overhead measured alone: a pool check-out + return with no
+  query, ``cursor.description`` of an 11-column result (the store reads it on every call), and
   turning one row into a ``Fact``.
+
+The raw queries run on the store pool's own connection (the pool is opened with one
+connection; it is handed back to the pool and used directly between store calls), so both sides
+talk to the same backend process. That matters on a small VM: a round trip costs ~30 µs when the
+client and the backend share a CPU and ~75-95 µs when they do not, and two backends can land on
+different CPUs. ``--pin same|cross`` (embedded server only) fixes the placement.
 
 It prints EXPLAIN (ANALYZE, BUFFERS) of the current-value query (as a one-off custom plan and as
 the generic plan a prepared statement uses) and checks it is a single probe of the partial unique
-index ``lmt_facts_current_single`` (PASS/FAIL), then the ratio current_fact p50 / raw PK SELECT p50
-against its target (PASS/FAIL). The script always exits 0 (it measures, it does not test).
+index ``lmt_facts_current_single`` (PASS/FAIL), there and on ``--plan-samples`` more random
+(user, key) pairs; it also prints the planner's estimated cost of that query with each secondary
+index alone (the others dropped in a rolled-back transaction), which shows when two indexes tie.
+Then the ratio current_fact p50 / raw PK SELECT p50 against its target (PASS/FAIL). The script
+always exits 0 (it measures, it does not test).
 Everything it creates (the schema, the embedded server and its temporary folder) is removed.
 
 Usage::
 
     .venv/bin/python benchmarks/bench_facts_lookup.py                       # 1M rows, 10k users
     .venv/bin/python benchmarks/bench_facts_lookup.py --rows 100000 --users 1000 --rounds 3
-    .venv/bin/python benchmarks/bench_facts_lookup.py --postgres-url postgresql://u@h/db --json /tmp/f.json
+    .venv/bin/python benchmarks/bench_facts_lookup.py --postgres-url postgresql://u@h/db \
+        --json /tmp/facts.json
 """
 
 from __future__ import annotations
@@ -57,7 +68,6 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import psycopg
-from psycopg import sql as pgsql
 from _common import (
     OpResult,
     Progress,
@@ -66,9 +76,17 @@ from _common import (
     start_embedded_postgres,
     stop_embedded_postgres,
 )
+from psycopg import sql as pgsql
 
 from langmem_tiered.store import PostgresStore
-from langmem_tiered.store._pg import _FACT_COLUMNS, _SQL_CURRENT_FACT, _SQL_CURRENT_FACTS, _row_to_fact
+
+# The package's own SQL and row conversion, so the raw queries are exactly the store's.
+from langmem_tiered.store._pg import (
+    _FACT_COLUMNS,
+    _SQL_CURRENT_FACT,
+    _SQL_CURRENT_FACTS,
+    _row_to_fact,
+)
 from langmem_tiered.version import __version__ as LMT_VERSION
 
 TARGET_CURRENT_FACT = 1.5  # current_fact p50  <=  1.5 x raw primary-key SELECT p50
@@ -205,7 +223,8 @@ def user_facts(
     slug = _ascii_slug(f"{first} {last}")
     names = [_j(f"{first} {last}"), _j(f"{first} {rng.choice(_LAST)} {last}"), _j(first)]
     emails = [
-        _j(f"{slug}{rng.choice(['', str(rng.randint(1, 99))])}@{d}") for d in rng.sample(_DOMAINS, 3)
+        _j(f"{slug}{rng.choice(['', str(rng.randint(1, 99))])}@{d}")
+        for d in rng.sample(_DOMAINS, 3)
     ]
 
     def values(key: str) -> list[str]:
@@ -261,19 +280,19 @@ def user_facts(
         )
 
     # Multi-valued keys: 1-3 distinct current values each, plus values retracted earlier.
-    multi_plan = []
-    for key, pool_fn in (
-        ("phones", lambda: [_j(_phone(rng)) for _ in range(8)]),
-        ("allergies", lambda: rng.sample(_J_ALLERGIES, 8)),
+    multi_plan: list[tuple[str, list[str], int, int]] = []
+    for key, candidates in (
+        ("phones", [_j(_phone(rng)) for _ in range(8)]),
+        ("allergies", rng.sample(_J_ALLERGIES, 8)),
     ):
-        pool = list(dict.fromkeys(pool_fn()))
+        pool = list(dict.fromkeys(candidates))
         multi_plan.append((key, pool, rng.choice([1, 1, 2, 2, 3]), rng.randint(0, 3)))
     n_multi = sum(c + d for _, _, c, d in multi_plan)
     closed = n_rows - len(SINGLE_KEYS) - n_multi
     while closed < 0:  # small --rows per user: drop retracted multi values first
-        for i, (key, pool, c, d) in enumerate(multi_plan):
+        for i, (mkey, mpool, c, d) in enumerate(multi_plan):
             if closed < 0 and d > 0:
-                multi_plan[i] = (key, pool, c, d - 1)
+                multi_plan[i] = (mkey, mpool, c, d - 1)
                 closed += 1
         if closed < 0 and all(d == 0 for *_, d in multi_plan):
             raise AssertionError("too few rows per user")
@@ -293,8 +312,8 @@ def user_facts(
         prev = None
         for i, valid in enumerate(times):
             if key == "appointment_date":
-                d = date.fromtimestamp(valid) + timedelta(days=rng.randint(1, 45))
-                value = _j(d.isoformat())
+                day = date.fromtimestamp(valid) + timedelta(days=rng.randint(1, 45))
+                value = _j(day.isoformat())
             else:
                 pool = values(key)
                 value = rng.choice(pool)
@@ -319,9 +338,7 @@ def pg_environment(pconn: psycopg.Connection[Any]) -> dict[str, Any]:
         "random_page_cost",
         "jit",
     )
-    row = pconn.execute(
-        "SELECT " + ", ".join(f"current_setting('{n}')" for n in names)
-    ).fetchone()
+    row = pconn.execute("SELECT " + ", ".join(f"current_setting('{n}')" for n in names)).fetchone()
     assert row is not None
     env = dict(zip(names, row, strict=True))
     return {
@@ -387,13 +404,49 @@ def explain(
     with conn.transaction():
         conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
         conn.execute(f"PREPARE {stmt} ({args}) AS {positional}")
-        text = "\n".join(
-            r[0] for r in conn.execute(f"EXPLAIN ({opts}) EXECUTE {stmt}({values})")
-        )
+        text = "\n".join(r[0] for r in conn.execute(f"EXPLAIN ({opts}) EXECUTE {stmt}({values})"))
         js = conn.execute(f"EXPLAIN ({opts}, FORMAT JSON) EXECUTE {stmt}({values})").fetchone()
         conn.execute(f"DEALLOCATE {stmt}")
     assert js is not None
     return text, js[0][0]
+
+
+def candidate_costs(
+    conn: psycopg.Connection[Any], sql: str, params: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The planner's estimate for ``sql`` when only one secondary index of lmt_facts exists.
+
+    For each non-primary-key index, every other one is dropped in a transaction that is rolled
+    back, and the plan's top node and total cost are recorded: two usable indexes with equal
+    costs are a tie the planner breaks arbitrarily.
+    """
+    names = [
+        r[0]
+        for r in conn.execute(
+            "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = 'lmt_facts'::regclass AND NOT i.indisprimary ORDER BY c.relname"
+        )
+    ]
+    out = []
+    for keep in names:
+        with conn.transaction():
+            for other in names:
+                if other != keep:
+                    conn.execute(f"DROP INDEX {other}")
+            row = conn.execute(f"EXPLAIN (FORMAT JSON) {sql}", params).fetchone()
+            assert row is not None
+            plan = row[0][0]["Plan"]
+            out.append(
+                {
+                    "index": keep,
+                    "plan_node": plan["Node Type"],
+                    "plan_index": plan.get("Index Name"),
+                    "total_cost": plan["Total Cost"],
+                    "filter": plan.get("Filter"),
+                }
+            )
+            raise psycopg.Rollback()
+    return out
 
 
 def probe_verdict(plan_json: dict[str, Any], index: str) -> tuple[bool, str]:
@@ -417,7 +470,8 @@ def probe_verdict(plan_json: dict[str, Any], index: str) -> tuple[bool, str]:
         problems.append(f"a filter on top of the index: {node['Filter']}")
     desc = (
         f"{kind} using {name}, loops {loops}, index searches "
-        f"{'n/a (PostgreSQL < 18)' if searches is None else searches}, rows {node.get('Actual Rows')}"
+        f"{'n/a (PostgreSQL < 18)' if searches is None else searches}, "
+        f"rows {node.get('Actual Rows')}"
     )
     if problems:
         return False, desc + "; " + "; ".join(problems)
@@ -433,7 +487,11 @@ class Bench:
         self.postgres_url = postgres_url
         self.schema = f"bench_{uuid.uuid4().hex[:10]}_facts"
         self.store: PostgresStore | None = None
-        self.pconn: psycopg.Connection[Any] | None = None
+        self.pconn: psycopg.Connection[Any] | None = None  # loading, sizes, environment
+        self.shared: psycopg.Connection[Any] | None = None  # the store pool's one connection
+        self.backend_pid = 0
+        self.pinning = "none"
+        self._cpus = os.sched_getaffinity(0)
         self.created_schemas: list[str] = []
         self.users: list[tuple[str, str]] = []  # (tenant, user)
         self.current_counts: dict[tuple[str, str], int] = {}
@@ -450,10 +508,19 @@ class Bench:
     # setup ------------------------------------------------------------------------------
 
     def setup(self) -> None:
-        args = self.args
         self.created_schemas = [self.schema]
-        self.store = PostgresStore(self.postgres_url, schema=self.schema)
+        # One connection in the pool (single-threaded use never opens a second one anyway): the
+        # raw queries run on that same connection, so both sides talk to the same backend
+        # process. Two backends may sit on different CPUs, and on a small VM a round trip
+        # between CPUs costs two to three times one within a CPU.
+        self.store = PostgresStore(self.postgres_url, schema=self.schema, min_size=1, max_size=1)
         self.store.open()  # creates the schema and applies the migrations
+        pool = self.store._pool  # noqa: SLF001
+        self.shared = pool.getconn()
+        pool.putconn(self.shared)  # back in the pool; used directly only between store calls
+        row = self.shared.execute("SELECT pg_backend_pid()").fetchone()
+        assert row is not None
+        self.backend_pid = int(row[0])
         self.pconn = self.connect_raw()
         self.generate_and_copy()
 
@@ -493,6 +560,13 @@ class Bench:
         t0 = time.perf_counter()
         self.pconn.execute("VACUUM (ANALYZE) lmt_facts")
         vacuum_s = time.perf_counter() - t0
+        # Write the load's dirty pages out now: otherwise the measured look-ups pay for it when
+        # they evict them from shared_buffers (a WAL flush and a write per page).
+        try:
+            self.pconn.execute("CHECKPOINT")
+            checkpoint = "CHECKPOINT done"
+        except psycopg.Error as exc:  # needs superuser or pg_checkpoint
+            checkpoint = f"no CHECKPOINT ({type(exc).__name__}): look-ups may write dirty pages"
 
         stats = self.pconn.execute(
             "SELECT count(*), count(DISTINCT (tenant_id, user_id)), count(DISTINCT tenant_id), "
@@ -516,6 +590,7 @@ class Bench:
             "generate_s": gen_s,
             "copy_s": copy_s,
             "vacuum_analyze_s": vacuum_s,
+            "checkpoint": checkpoint,
             "rows": stats[0],
             "users": stats[1],
             "tenants": stats[2],
@@ -529,9 +604,9 @@ class Bench:
     # operations -----------------------------------------------------------------------------
 
     def operations(self) -> list[tuple[str, str, Callable[[], Any]]]:
-        assert self.store is not None and self.pconn is not None
+        assert self.store is not None and self.pconn is not None and self.shared is not None
         args = self.args
-        store, cur = self.store, self.pconn.cursor()
+        store, cur = self.store, self.shared.cursor()
         need = args.warmup + args.rounds * args.n
         users = self.users
 
@@ -584,9 +659,12 @@ class Bench:
                 return conn
 
         t0, u0 = users[0]
-        sample_row = cur.execute(
-            _SQL_CURRENT_FACT, {"t": t0, "u": u0, "key": "plan"}
-        ).fetchall()[0]
+        sample_row = cur.execute(_SQL_CURRENT_FACT, {"t": t0, "u": u0, "key": "plan"}).fetchall()[0]
+        desc_cur = self.pconn.cursor()  # holds an 11-column result, like the store's cursors
+        desc_cur.execute(_SQL_CURRENT_FACT, {"t": t0, "u": u0, "key": "plan"})
+
+        def description() -> Any:
+            return desc_cur.description
 
         def to_fact() -> Any:
             return _row_to_fact(sample_row)
@@ -598,6 +676,7 @@ class Bench:
             ("current_facts", "store.current_facts(t, u)", current_facts),
             ("raw_current_all", "raw psycopg: current-facts query (ref.)", raw_current_all),
             ("pool_checkout", "pool check-out + return, no query (ref.)", pool_checkout),
+            ("description", "cursor.description, 11 columns (ref.)", description),
             ("row_to_fact", "one row -> Fact (ref.)", to_fact),
         ]
 
@@ -645,13 +724,58 @@ class Bench:
             text, js = explain(conn, pk_sql, {"t": t, "u": u, "id": fid[0]}, generic=False)
             ok, why = probe_verdict(js, "lmt_facts_pkey")
             out["pk"] = {"text": text, "ok": ok, "why": why}
+
+            # The same check on more random (user, key) pairs, custom and generic plans.
+            survey: dict[str, dict[str, int]] = {"custom": {}, "generic": {}}
+            bad: list[str] = []
+            for _ in range(self.args.plan_samples):
+                tt, uu = rng.choice(self.users)
+                kk = rng.choice(SINGLE_KEYS)
+                for generic in (False, True):
+                    _, js = explain(
+                        conn, _SQL_CURRENT_FACT, {"t": tt, "u": uu, "key": kk}, generic=generic
+                    )
+                    ok, why = probe_verdict(js, CURRENT_INDEX)
+                    kind = "generic" if generic else "custom"
+                    index = str(js["Plan"].get("Index Name") or js["Plan"]["Node Type"])
+                    survey[kind][index] = survey[kind].get(index, 0) + 1
+                    if not ok and len(bad) < 3:
+                        bad.append(f"{kind} plan for ({tt}, {uu}, {kk}): {why}")
+            out["survey"] = survey
+            out["survey_ok"] = all(
+                set(counts) <= {CURRENT_INDEX} and not bad for counts in survey.values()
+            )
+            out["survey_bad"] = bad
+            out["candidates"] = candidate_costs(conn, _SQL_CURRENT_FACT, params)
         return out
 
     # run ------------------------------------------------------------------------------------
 
+    def pin(self) -> None:
+        """``--pin same|cross``: the client process and the backend on one CPU, or on two."""
+        mode = self.args.pin
+        if mode == "none":
+            return
+        cpus = sorted(os.sched_getaffinity(0))
+        if mode == "cross" and len(cpus) < 2:
+            self.pinning = f"not pinned: --pin cross needs 2 CPUs, this process may use {cpus}"
+            return
+        client, server = cpus[0], cpus[0] if mode == "same" else cpus[1]
+        try:
+            with open(f"/proc/{self.backend_pid}/comm", encoding="ascii") as fh:
+                if not fh.read().startswith("postgres"):
+                    raise OSError(f"process {self.backend_pid} is not a postgres backend")
+            os.sched_setaffinity(self.backend_pid, {server})
+            os.sched_setaffinity(0, {client})
+        except OSError as exc:
+            self.pinning = f"not pinned ({exc})"
+            return
+        self.pinning = f"client on CPU {client}, backend {self.backend_pid} on CPU {server}"
+
     def run(self) -> dict[str, Any]:
         args = self.args
         ops = self.operations()
+        self.pin()
         # Warm-up: pool connections, psycopg's automatic server-side preparation (after 5
         # executions), the backends' plan and catalogue caches, some of the table in cache.
         for _, _, fn in ops:
@@ -663,15 +787,12 @@ class Bench:
         progress = Progress(total=args.rounds * args.n * len(ops), rounds=args.rounds)
         try:
             for rnd in range(args.rounds):
-                samples = interleaved_round(
-                    ops,
-                    args.n,
-                    args.chunk,
-                    rnd,
-                    on_chunk=lambda k, rnd=rnd: progress.advance(
-                        k * len(ops), f"round {rnd + 1}/{args.rounds}"
-                    ),
-                )
+                desc = f"round {rnd + 1}/{args.rounds}"
+
+                def on_chunk(k: int, desc: str = desc) -> None:
+                    progress.advance(k * len(ops), desc)
+
+                samples = interleaved_round(ops, args.n, args.chunk, rnd, on_chunk=on_chunk)
                 for name, _, _ in ops:
                     results[name].add_round(samples[name])
                 progress.line(
@@ -680,7 +801,22 @@ class Bench:
                 )
         finally:
             progress.close()
-        return {"results": results, "problems": problems}
+            if args.pin != "none":
+                os.sched_setaffinity(0, self._cpus)
+        assert self.store is not None and self.shared is not None
+        stats = self.store._pool.get_stats()  # noqa: SLF001
+        row = self.shared.execute("SELECT pg_backend_pid()").fetchone()
+        if stats.get("connections_num", 1) != 1 or row is None or row[0] != self.backend_pid:
+            problems.append(
+                f"the store did not use one connection throughout (pool stats {stats}); the "
+                "raw and package figures may come from different backends"
+            )
+        return {
+            "results": results,
+            "problems": problems,
+            "backend_pid": self.backend_pid,
+            "pinning": self.pinning if args.pin != "none" else "left to the scheduler",
+        }
 
     # cleanup ----------------------------------------------------------------------------------
 
@@ -755,17 +891,20 @@ def render(
     )
     lines.append(
         f"  data: {load['rows']:,} fact rows, {load['users']:,} users, {load['tenants']} tenants "
-        f"(users per tenant: {', '.join(f'{t} {n:,}' for t, n in load['users_per_tenant'].items())})"
+        "(users per tenant: "
+        + ", ".join(f"{t} {n:,}" for t, n in load["users_per_tenant"].items())
+        + ")"
     )
     lines.append(
-        f"        current rows {load['current_rows']:,} (single-valued {load['current_single_rows']:,}"
-        f"), multi-valued rows {load['multi_rows']:,}; keys: {len(SINGLE_KEYS)} single-valued + "
+        f"        current rows {load['current_rows']:,} "
+        f"(single-valued {load['current_single_rows']:,}), "
+        f"multi-valued rows {load['multi_rows']:,}; keys: {len(SINGLE_KEYS)} single-valued + "
         f"{len(MULTI_KEYS)} multi-valued; heap in created_at order"
     )
     lines.append(
         f"        generated in {load['generate_s']:.1f} s, COPY {load['copy_s']:.1f} s "
         f"({load['rows'] / load['copy_s']:,.0f} rows/s, with the indexes), "
-        f"VACUUM (ANALYZE) {load['vacuum_analyze_s']:.1f} s"
+        f"VACUUM (ANALYZE) {load['vacuum_analyze_s']:.1f} s, {load['checkpoint']}"
     )
     lines.append(
         "        sizes: " + ", ".join(f"{n} {_mb(b)}" for n, b in load["relation_bytes"].items())
@@ -774,6 +913,10 @@ def render(
         f"  {args.rounds} rounds x {args.n} calls per operation (chunks of {args.chunk}, "
         f"interleaved), warm-up {args.warmup}; random user (and key) every call; "
         "figures = median over rounds"
+    )
+    lines.append(
+        f"  the raw queries run on the store pool's own connection (one backend, pid "
+        f"{run['backend_pid']}); CPU placement: {run['pinning']}"
     )
     lines.append("")
 
@@ -818,23 +961,25 @@ def render(
     lines.append(
         f"package overhead over the raw query, p50: current_fact "
         f"{res['current_fact'].p50 - res['raw_current'].p50:+.1f} µs, current_facts "
-        f"{res['current_facts'].p50 - res['raw_current_all'].p50:+.1f} µs"
+        f"{res['current_facts'].p50 - res['raw_current_all'].p50:+.1f} µs; pieces measured alone: "
+        f"pool check-out {res['pool_checkout'].p50:.1f} µs, cursor.description "
+        f"{res['description'].p50:.1f} µs, row -> Fact {res['row_to_fact'].p50:.1f} µs per row"
     )
     lines.append("")
     lines.append(
         "ratios (median p50 / median p50; in brackets the same ratio taken within each round: "
         "median, min-max):"
     )
-    lw = max(len(r["ratio"]) for r in ratios)
-    for r in ratios:
+    lw = max(len(q["ratio"]) for q in ratios)
+    for q in ratios:
         verdict = (
-            f"target <= {r['target']:.1f}  {r['verdict']}"
-            if r["target"] is not None
+            f"target <= {q['target']:.1f}  {q['verdict']}"
+            if q["target"] is not None
             else "(no target)"
         )
         lines.append(
-            f"  {r['ratio']:<{lw}}  {r['value']:5.2f}  "
-            f"[{r['per_round_median']:.2f}, {r['per_round_min']:.2f}-{r['per_round_max']:.2f}]  "
+            f"  {q['ratio']:<{lw}}  {q['value']:5.2f}  "
+            f"[{q['per_round_median']:.2f}, {q['per_round_min']:.2f}-{q['per_round_max']:.2f}]  "
             f"{verdict}"
         )
     lines.append("")
@@ -844,6 +989,29 @@ def render(
             f"one index probe of {CURRENT_INDEX} ({title}): {'PASS' if pl['ok'] else 'FAIL'}  "
             f"[{pl['why']}]"
         )
+    survey = plans["survey"]
+    lines.append(
+        f"the same on {args.plan_samples} more random (user, key) pairs: "
+        + "; ".join(
+            f"{kind} plans: " + ", ".join(f"{ix} {n}" for ix, n in sorted(counts.items()))
+            for kind, counts in survey.items()
+        )
+        + f"  {'PASS' if plans['survey_ok'] else 'FAIL'}"
+    )
+    lines.extend("  " + x for x in plans["survey_bad"])
+    cands = []
+    for c in plans["candidates"]:
+        if c["plan_index"] == c["index"]:
+            extra = f", Filter: {c['filter']}" if c["filter"] else ""
+            cands.append(f"{c['index']} {c['total_cost']:.2f}{extra}")
+        else:
+            used = c["plan_index"] or c["plan_node"]
+            cands.append(f"{c['index']} not usable (-> {used} {c['total_cost']:.2f})")
+    lines.append(
+        "planner's estimated cost of the current-value query with only one secondary index "
+        "left (equal costs = an arbitrary tie-break):"
+    )
+    lines.append("  " + "; ".join(cands))
     lines.append(
         f"baseline PK SELECT is one probe of lmt_facts_pkey: {'yes' if plans['pk']['ok'] else 'no'}"
         f"  [{plans['pk']['why']}]"
@@ -876,12 +1044,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="Postgres to use (default: an embedded server in a temporary folder, removed after)",
     )
+    ap.add_argument(
+        "--plan-samples",
+        type=int,
+        default=20,
+        help="random (user, key) pairs whose plans are checked besides the one printed",
+    )
+    ap.add_argument(
+        "--pin",
+        choices=("none", "same", "cross"),
+        default="none",
+        help="embedded server only: pin this process and the measured backend to one CPU "
+        "(same) or to two (cross); default: leave placement to the scheduler",
+    )
     ap.add_argument("--seed", type=int, default=20250601, help="seed of the generated data")
     ap.add_argument("--json", metavar="PATH", default=None, help="also write results as JSON")
     args = ap.parse_args(argv)
     for name in ("rows", "users", "tenants", "n", "rounds", "chunk"):
         if getattr(args, name) < 1:
             ap.error(f"--{name} must be >= 1")
+    if args.pin != "none" and args.postgres_url is not None:
+        ap.error("--pin works with the embedded server only (its backends are local processes)")
+    if args.plan_samples < 0:
+        ap.error("--plan-samples must be >= 0")
     if args.warmup < 5:
         ap.error("--warmup must be >= 5 (psycopg prepares statements after 5 executions)")
     if args.rows < 16 * args.users:
@@ -923,9 +1108,14 @@ def main(argv: list[str] | None = None) -> int:
             "environment": env,
             "config": {
                 k: getattr(args, k)
-                for k in ("rows", "users", "tenants", "n", "rounds", "chunk", "warmup", "seed")
+                for k in ("rows", "users", "tenants", "n", "rounds", "chunk", "warmup")
+                + ("seed", "plan_samples", "pin")
             }
-            | {"postgres": args.postgres_label},
+            | {
+                "postgres": args.postgres_label,
+                "backend_pid": run["backend_pid"],
+                "pinning": run["pinning"],
+            },
             "load": bench.load,
             "plans": plans,
             "operations": {
@@ -943,7 +1133,9 @@ def main(argv: list[str] | None = None) -> int:
             "spot_check_problems": run["problems"],
             "ratios": ratios,
             "verdicts": {
-                "one_index_probe": plans["custom"]["ok"] and plans["generic"]["ok"],
+                "one_index_probe": plans["custom"]["ok"]
+                and plans["generic"]["ok"]
+                and plans["survey_ok"],
                 "current_fact_vs_pk": ratios[0]["verdict"],
             },
         }

@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 import psycopg.errors
+from psycopg import pq
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
@@ -238,7 +239,10 @@ class PostgresStore:
     def _fetch_once(self, query: str, params: Any) -> list[tuple[Any, ...]]:
         with self._pool.connection() as conn:
             cur = conn.execute(query, params)
-            return cur.fetchall() if cur.description else []
+            result = cur.pgresult
+            if result is None or result.status != pq.ExecStatus.TUPLES_OK:
+                return []
+            return cur.fetchall()
 
     def _fetch(
         self, query: str, params: Any, *, retry_unique: bool = False

@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 import psycopg.errors
+from psycopg import pq
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 from tenacity import (
@@ -332,7 +333,11 @@ class AsyncPostgresStore:
     async def _fetch_once(self, query: str, params: Any) -> list[tuple[Any, ...]]:
         async with self._pool.connection() as conn:
             cur = await conn.execute(query, params)
-            return await cur.fetchall() if cur.description else []
+            # pgresult.status is ~0.1 µs; cursor.description builds column objects (~8 µs)
+            result = cur.pgresult
+            if result is None or result.status != pq.ExecStatus.TUPLES_OK:
+                return []
+            return await cur.fetchall()
 
     async def _fetch(
         self, query: str, params: Any, *, retry_unique: bool = False

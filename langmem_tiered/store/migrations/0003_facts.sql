@@ -26,8 +26,9 @@ CREATE UNIQUE INDEX lmt_facts_current_single ON lmt_facts (tenant_id, user_id, k
     WHERE invalid_at IS NULL AND NOT multi;
 CREATE UNIQUE INDEX lmt_facts_current_multi ON lmt_facts (tenant_id, user_id, key, value_hash)
     WHERE invalid_at IS NULL AND multi;
--- All current facts of a user: one range scan.
-CREATE INDEX lmt_facts_current ON lmt_facts (tenant_id, user_id, key) WHERE invalid_at IS NULL;
+-- All current facts of a user: one range scan. Not on key, so that it never ties with
+-- lmt_facts_current_single for the current value of one key.
+CREATE INDEX lmt_facts_current ON lmt_facts (tenant_id, user_id) WHERE invalid_at IS NULL;
 -- History and as_of queries.
 CREATE INDEX lmt_facts_timeline ON lmt_facts (tenant_id, user_id, key, valid_at);
 
