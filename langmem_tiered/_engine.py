@@ -46,6 +46,7 @@ from .errors import (
     InvalidMessageError,
     MemoryClosedError,
     ModelError,
+    StoreError,
     SummarizationError,
     TierError,
 )
@@ -840,6 +841,10 @@ class TieredMemory:
             if not plan.fold or plan.upto_seq is None:
                 return False
             previous = store.latest_summary(key)
+            stop = threading.Event()
+            renewer: Any
+            renewer = threading.Thread(target=self._renew_lease, args=(key, stop), daemon=True)
+            renewer.start()
             try:
                 text = summarizer.summarize(
                     previous.text if previous else "",
@@ -849,6 +854,9 @@ class TieredMemory:
                 )
             except Exception as exc:
                 raise SummarizationError(f"{summarizer.name} failed: {exc}") from exc
+            finally:
+                stop.set()
+                renewer.join()
             if not isinstance(text, str) or not text.strip():
                 raise SummarizationError(f"{summarizer.name} returned an empty summary")
             tokens = self._tokenizer.count(text)
@@ -879,6 +887,20 @@ class TieredMemory:
         finally:
             if saved is None:
                 store.release_summary_lease(key, self._owner)
+
+    def _renew_lease(self, key: SessionKey, stop: threading.Event) -> None:
+        """Renew the summarization lease every third of its length until ``stop`` is set."""
+        store = self._ready()
+        interval = max(0.05, self.summary_lease_seconds / 3)
+        while not stop.is_set():
+            stop.wait(interval)
+            if stop.is_set():
+                return
+            try:
+                if not store.renew_summary_lease(key, self._owner, self.summary_lease_seconds):
+                    return
+            except StoreError:
+                _log.warning("could not renew the summarization lease of %r", key)
 
     def _summary_budget(self, tenant: str) -> int:
         if not self._meter.economy(tenant):

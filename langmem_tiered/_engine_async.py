@@ -45,6 +45,7 @@ from .errors import (
     InvalidMessageError,
     MemoryClosedError,
     ModelError,
+    StoreError,
     SummarizationError,
     TierError,
 )
@@ -873,6 +874,15 @@ class AsyncTieredMemory:
             if not plan.fold or plan.upto_seq is None:
                 return False
             previous = await store.latest_summary(key)
+            # Keep the lease alive while the summarizer (maybe a slow LLM) runs, so that no
+            # other process takes this range over meanwhile.
+            stop = threading.Event()
+            renewer: Any
+            if ASYNC:
+                renewer = asyncio.get_running_loop().create_task(self._renew_lease(key, stop))
+            else:
+                renewer = threading.Thread(target=self._renew_lease, args=(key, stop), daemon=True)
+                renewer.start()
             try:
                 text = await summarizer.asummarize(
                     previous.text if previous else "",
@@ -882,6 +892,12 @@ class AsyncTieredMemory:
                 )
             except Exception as exc:
                 raise SummarizationError(f"{summarizer.name} failed: {exc}") from exc
+            finally:
+                stop.set()
+                if ASYNC:
+                    renewer.cancel()
+                else:
+                    renewer.join()
             if not isinstance(text, str) or not text.strip():
                 raise SummarizationError(f"{summarizer.name} returned an empty summary")
             tokens = self._tokenizer.count(text)
@@ -913,6 +929,25 @@ class AsyncTieredMemory:
         finally:
             if saved is None:
                 await store.release_summary_lease(key, self._owner)
+
+    async def _renew_lease(self, key: SessionKey, stop: threading.Event) -> None:
+        """Renew the summarization lease every third of its length until ``stop`` is set."""
+        store = await self._ready()
+        interval = max(0.05, self.summary_lease_seconds / 3)
+        while not stop.is_set():
+            if ASYNC:
+                await asyncio.sleep(interval)
+            else:
+                stop.wait(interval)
+            if stop.is_set():
+                return
+            try:
+                if not await store.renew_summary_lease(
+                    key, self._owner, self.summary_lease_seconds
+                ):
+                    return
+            except StoreError:
+                _log.warning("could not renew the summarization lease of %r", key)
 
     def _summary_budget(self, tenant: str) -> int:
         if not self._meter.economy(tenant):

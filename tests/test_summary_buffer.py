@@ -308,3 +308,32 @@ def test_clear_drops_cached_contexts(
     finally:
         client.close()
         mem.close()
+
+
+def test_a_slow_summarizer_keeps_its_lease(postgres_url: str, schema: str, tmp_path: Path) -> None:
+    """Without renewal, B would take the expired lease and fold the same range again."""
+    log = tmp_path / "calls.jsonl"
+    options = dict(buffer_tokens=20, min_fold_tokens=10, summary_lease_seconds=0.6)
+    a = TieredMemory.connect(
+        postgres_url=postgres_url,
+        schema=schema,
+        summarizer=CountingSummarizer(delay=1.8, log_path=str(log)),
+        **options,
+    )
+    b = TieredMemory.connect(
+        postgres_url=postgres_url,
+        schema=schema,
+        summarizer=CountingSummarizer(delay=0.1, log_path=str(log)),
+        **options,
+    )
+    try:
+        a.session("t", "u", "slow").add_messages(_turns(6))  # A starts a 1.8 s fold
+        time.sleep(1.0)  # A's original 0.6 s lease would have expired by now
+        b.session("t", "u", "slow").add_message(role="user", content="more", token_count=10)
+        assert b.flush(timeout=30) and a.flush(timeout=30)
+        seqs = [s for line in log.read_text().splitlines() for s in json.loads(line)["seqs"]]
+        assert seqs and len(seqs) == len(set(seqs)), "a range was summarized twice"
+        assert b.stats()["summary_lease_busy"] >= 1
+    finally:
+        a.close()
+        b.close()

@@ -76,6 +76,7 @@ _SQL_CLEAR = f"\nWITH gone AS (DELETE FROM lmt_messages WHERE {_PK} RETURNING 1)
 _SUMMARY_COLUMNS = "version, from_seq, upto_seq, text, token_count, covered_tokens, summarizer, vertical, created_at"
 _SQL_SUMMARY_STATUS = f"\nSELECT s.summary_upto_seq, s.summary_version,\n       coalesce((SELECT sum(m.token_count) FROM lmt_messages m\n                 WHERE m.tenant_id = s.tenant_id AND m.user_id = s.user_id\n                   AND m.session_id = s.session_id AND m.seq > s.summary_upto_seq), 0)\nFROM lmt_sessions s WHERE s.{_PK.replace(' AND ', ' AND s.')}\n"
 _SQL_ACQUIRE_LEASE = f"\nUPDATE lmt_sessions\nSET summary_lease_until = now() + make_interval(secs => %(seconds)s),\n    summary_lease_owner = %(owner)s\nWHERE {_PK} AND (summary_lease_until IS NULL OR summary_lease_until < now())\nRETURNING summary_upto_seq, summary_version\n"
+_SQL_RENEW_LEASE = f"\nUPDATE lmt_sessions SET summary_lease_until = now() + make_interval(secs => %(seconds)s)\nWHERE {_PK} AND summary_lease_owner = %(owner)s\n"
 _SQL_RELEASE_LEASE = f"\nUPDATE lmt_sessions SET summary_lease_until = NULL, summary_lease_owner = NULL\nWHERE {_PK} AND summary_lease_owner = %(owner)s\n"
 _SQL_SAVE_SUMMARY = f"\nWITH s AS (\n    UPDATE lmt_sessions\n    SET summary_upto_seq = %(upto)s, summary_version = summary_version + 1,\n        summary_lease_until = NULL, summary_lease_owner = NULL\n    WHERE {_PK} AND summary_version = %(expected)s AND summary_lease_owner = %(owner)s\n    RETURNING summary_version\n)\nINSERT INTO lmt_summaries (tenant_id, user_id, session_id, version, from_seq, upto_seq, text,\n                           token_count, covered_tokens, summarizer, vertical)\nSELECT %(t)s, %(u)s, %(s)s, s.summary_version, %(from)s, %(upto)s, %(text)s, %(tokens)s,\n       %(covered)s, %(summarizer)s, %(vertical)s\nFROM s\nRETURNING {_SUMMARY_COLUMNS}\n"
 _SM_COLUMNS = ", ".join(("sm." + c for c in _SUMMARY_COLUMNS.split(", ")))
@@ -421,6 +422,17 @@ class PostgresStore:
         params.update(owner=owner, seconds=seconds)
         rows = self._fetch(_SQL_ACQUIRE_LEASE, params)
         return (int(rows[0][0]), int(rows[0][1])) if rows else None
+
+    def renew_summary_lease(self, key: SessionKey, owner: str, seconds: float) -> bool:
+        """Extend our lease; False if it is no longer ours."""
+        params = _key_params(key)
+        params.update(owner=owner, seconds=seconds)
+        try:
+            with self._pool.connection() as conn:
+                cur = conn.execute(_SQL_RENEW_LEASE, params)
+                return cur.rowcount == 1
+        except psycopg.Error as exc:
+            raise StoreError(f"Postgres error: {exc}") from exc
 
     def release_summary_lease(self, key: SessionKey, owner: str) -> None:
         params = _key_params(key)

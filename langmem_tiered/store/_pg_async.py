@@ -130,6 +130,10 @@ SET summary_lease_until = now() + make_interval(secs => %(seconds)s),
 WHERE {_PK} AND (summary_lease_until IS NULL OR summary_lease_until < now())
 RETURNING summary_upto_seq, summary_version
 """
+_SQL_RENEW_LEASE = f"""
+UPDATE lmt_sessions SET summary_lease_until = now() + make_interval(secs => %(seconds)s)
+WHERE {_PK} AND summary_lease_owner = %(owner)s
+"""
 _SQL_RELEASE_LEASE = f"""
 UPDATE lmt_sessions SET summary_lease_until = NULL, summary_lease_owner = NULL
 WHERE {_PK} AND summary_lease_owner = %(owner)s
@@ -521,6 +525,17 @@ class AsyncPostgresStore:
         params.update(owner=owner, seconds=seconds)
         rows = await self._fetch(_SQL_ACQUIRE_LEASE, params)
         return (int(rows[0][0]), int(rows[0][1])) if rows else None
+
+    async def renew_summary_lease(self, key: SessionKey, owner: str, seconds: float) -> bool:
+        """Extend our lease; False if it is no longer ours."""
+        params = _key_params(key)
+        params.update(owner=owner, seconds=seconds)
+        try:
+            async with self._pool.connection() as conn:
+                cur = await conn.execute(_SQL_RENEW_LEASE, params)
+                return cur.rowcount == 1
+        except psycopg.Error as exc:
+            raise StoreError(f"Postgres error: {exc}") from exc
 
     async def release_summary_lease(self, key: SessionKey, owner: str) -> None:
         params = _key_params(key)
