@@ -147,14 +147,15 @@ class Bench:
 
     def setup(self) -> None:
         self.created_schemas = [self.schema_redis, self.schema_inproc, self.schema_raw]
-        # The store's own hot path: summarization (a background job on the same two cores) is
-        # off here; benchmarks/bench_locomo_context.py measures the memory with it on.
+        # The store's own hot path: summarization and fact extraction (background jobs on the
+        # same two cores) are off here; bench_locomo_context.py measures them switched on.
         self.mem_redis = TieredMemory.connect(
             postgres_url=self.postgres_url,
             redis_url=self.redis_url,
             schema=self.schema_redis,
             redis_prefix=self.redis_prefix,
             summarize=False,
+            extract_facts=False,
         )
         self.mem_inproc = TieredMemory.connect(
             postgres_url=self.postgres_url,
@@ -162,6 +163,7 @@ class Bench:
             schema=self.schema_inproc,
             redis_prefix=self.redis_prefix,
             summarize=False,
+            extract_facts=False,
         )
         self.rconn = redis.Redis.from_url(self.redis_url)
         self.rconn.ping()
