@@ -480,7 +480,7 @@ class TieredMemory:
                 _log.exception("reading the token ledger failed")
                 total = None
             else:
-                total = sum((u["input_tokens"] + u["output_tokens"] for u in usage.values()))
+                total = _ledger_total(usage)
             if total is None:
                 total = self._meter.used(tenant)
             self._emit(self._meter.persisted(tenant, day, total, tokens))
@@ -491,7 +491,7 @@ class TieredMemory:
         store = self._ready()
         day = datetime.now(timezone.utc).date()
         usage = store.tenant_usage(tenant, day)
-        total = sum((u["input_tokens"] + u["output_tokens"] for u in usage.values()))
+        total = _ledger_total(usage)
         self._emit(self._meter.persisted(tenant, day, total, 0))
         return usage
 
@@ -1104,6 +1104,11 @@ class TieredMemory:
         if done is not _SKIPPED:
             self._hot(key, "put_state", HotState({}, state_version), writing=True)
         return removed
+
+
+def _ledger_total(usage: Mapping[str, Mapping[str, int]]) -> int:
+    """Tokens a tenant's ledger counts against its daily limit: input plus output."""
+    return sum((u["input_tokens"] + u["output_tokens"] for u in usage.values()))
 
 
 def _activity(updated_at: datetime | None) -> str:

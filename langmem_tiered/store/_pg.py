@@ -11,7 +11,8 @@ message id) are retried with tenacity when the connection fails.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any
 
@@ -100,6 +101,17 @@ SELECT operation, sum(calls), sum(input_tokens), sum(output_tokens), sum(saved_t
 FROM lmt_token_usage WHERE tenant_id = %(t)s AND day = %(day)s
 GROUP BY operation ORDER BY operation
 """
+
+
+@contextmanager
+def _store_errors() -> Iterator[None]:
+    """Map driver errors to the package's: a lost connection, or any other Postgres error."""
+    try:
+        yield
+    except psycopg.OperationalError as exc:
+        raise StoreUnavailableError(f"Postgres unavailable: {exc}") from exc
+    except psycopg.Error as exc:
+        raise StoreError(f"Postgres error: {exc}") from exc
 
 
 def _json_text(value: Any) -> str:
@@ -263,14 +275,10 @@ class PostgresStore:
                 raise StoreError(f"Postgres error: {exc}") from exc
         except psycopg.Error as exc:
             raise StoreError(f"Postgres error: {exc}") from exc
-        try:
+        with _store_errors():
             for attempt in self._retrying(retry_unique):
                 with attempt:
                     return self._fetch_once(query, params)
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailableError(f"Postgres unavailable: {exc}") from exc
-        except psycopg.Error as exc:
-            raise StoreError(f"Postgres error: {exc}") from exc
         raise AssertionError("unreachable")
 
     def migrate(self) -> list[int]:
@@ -427,12 +435,10 @@ class PostgresStore:
         """Extend our lease; False if it is no longer ours."""
         params = _key_params(key)
         params.update(owner=owner, seconds=seconds)
-        try:
+        with _store_errors():
             with self._pool.connection() as conn:
                 cur = conn.execute(_SQL_RENEW_LEASE, params)
                 return cur.rowcount == 1
-        except psycopg.Error as exc:
-            raise StoreError(f"Postgres error: {exc}") from exc
 
     def release_summary_lease(self, key: SessionKey, owner: str) -> None:
         params = _key_params(key)
@@ -503,7 +509,7 @@ class PostgresStore:
         ``from_seq`` to ``to_seq`` in the same transaction, and returns None without changing
         anything if another process moved it first (so a batch is never applied twice).
         """
-        try:
+        with _store_errors():
             with self._pool.connection() as conn, conn.transaction():
                 if advance is not None:
                     skey, old, new = advance
@@ -578,10 +584,6 @@ class PostgresStore:
                         {"t": tenant, "u": user},
                     )
                 return changed
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailableError(f"Postgres unavailable: {exc}") from exc
-        except psycopg.Error as exc:
-            raise StoreError(f"Postgres error: {exc}") from exc
 
     def current_facts(self, tenant: str, user: str) -> list[Fact]:
         """The user's current facts: one range scan of a partial index."""
@@ -610,38 +612,17 @@ class PostgresStore:
         rows = self._fetch(_SQL_FACTS_UPTO, _key_params(key))
         return (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
 
-    def record_usage(
-        self,
-        key: SessionKey,
-        operation: str,
-        *,
-        calls: int = 1,
-        input_tokens: int = 0,
-        output_tokens: int = 0,
-        saved_tokens: int = 0,
-    ) -> None:
-        """Add to today's (UTC) usage row of the session and operation."""
-        params = _key_params(key)
-        params.update(
-            op=operation, calls=calls, input=input_tokens, output=output_tokens, saved=saved_tokens
-        )
-        self._fetch(_SQL_RECORD_USAGE, params)
-
     def record_usage_batch(
         self, rows: Sequence[tuple[SessionKey, str, int, int, int, int]]
     ) -> None:
         """Add many ``(session, operation, calls, input, output, saved)`` rows in one
         transaction, without retrying: increments are not idempotent."""
-        try:
+        with _store_errors():
             with self._pool.connection() as conn, conn.transaction():
                 for key, operation, calls, inp, out, saved in rows:
                     params = _key_params(key)
                     params.update(op=operation, calls=calls, input=inp, output=out, saved=saved)
                     conn.execute(_SQL_RECORD_USAGE, params)
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailableError(f"Postgres unavailable: {exc}") from exc
-        except psycopg.Error as exc:
-            raise StoreError(f"Postgres error: {exc}") from exc
 
     def tenant_usage(self, tenant: str, day: date) -> dict[str, dict[str, int]]:
         """Usage of one tenant on one day, per operation."""
