@@ -18,7 +18,6 @@ The bundle round-trips losslessly through JSON (``to_json``/``from_json`` or pyd
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -28,7 +27,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..models import Message
-from ..tokens import TOKENS_PER_NAME, TOKENS_PER_TOOL_CALL
+from ..tokens import arguments_json as tool_args_json
+from ..tokens import content_tokens
 
 __all__ = [
     "BLOCK_ORDER",
@@ -242,11 +242,6 @@ class ContextBlock(BaseModel):
         return not (self.text or "").strip()
 
 
-def tool_args_json(args: dict[str, Any]) -> str:
-    """Tool-call arguments as the model sees them: compact JSON, non-ASCII kept."""
-    return json.dumps(args, ensure_ascii=False, separators=(",", ":"))
-
-
 def message_tokens(message: Message, count: Callable[[str], int], overhead: int) -> int:
     """Tokens one flattened message costs, counted the way OpenAI chat models bill them.
 
@@ -263,12 +258,7 @@ def message_tokens(message: Message, count: Callable[[str], int], overhead: int)
     Returns:
         The token count.
     """
-    total = overhead + count(message.role) + count(message.text)
-    if message.name:
-        total += count(message.name) + TOKENS_PER_NAME
-    for call in message.tool_calls:
-        total += TOKENS_PER_TOOL_CALL + count(call.name) + count(tool_args_json(call.args))
-    return total
+    return overhead + content_tokens(message, count)
 
 
 def text_message_tokens(role: str, text: str, count: Callable[[str], int], overhead: int) -> int:

@@ -74,6 +74,8 @@ __all__ = [
     "FunctionTokenizer",
     "TiktokenTokenizer",
     "Tokenizer",
+    "arguments_json",
+    "content_tokens",
     "count_messages",
     "default_tokenizer",
     "find_encoding_file",
@@ -136,9 +138,21 @@ recipient, end), so the message framing is used. The call's id is not shown to t
 not counted; its name and its arguments (as compact JSON) are."""
 
 
-def _arguments_json(args: Mapping[str, Any]) -> str:
+def arguments_json(args: Mapping[str, Any]) -> str:
     """Tool-call arguments as the model writes them: compact JSON, non-ASCII kept."""
     return json.dumps(args, ensure_ascii=False, separators=(",", ":"))
+
+
+def content_tokens(message: Message, count: Callable[[str], int]) -> int:
+    """Tokens of a message without its per-message framing: role + text + name (plus
+    ``TOKENS_PER_NAME``) + for each tool call its name, arguments JSON and
+    ``TOKENS_PER_TOOL_CALL``. Shared by the stored token counts and the composer."""
+    total = count(message.role) + count(message.text)
+    if message.name:
+        total += count(message.name) + TOKENS_PER_NAME
+    for call in message.tool_calls:
+        total += TOKENS_PER_TOOL_CALL + count(call.name) + count(arguments_json(call.args))
+    return total
 
 
 def message_tokens(tokenizer: Tokenizer, message: Message | Mapping[str, Any]) -> int:
@@ -149,14 +163,7 @@ def message_tokens(tokenizer: Tokenizer, message: Message | Mapping[str, Any]) -
     arguments as JSON and ``TOKENS_PER_TOOL_CALL``. The reply priming is added once per
     request by :func:`count_messages`, not here.
     """
-    message = coerce_message(message)
-    count = tokenizer.count
-    total = TOKENS_PER_MESSAGE + count(message.role) + count(message.text)
-    if message.name:
-        total += count(message.name) + TOKENS_PER_NAME
-    for call in message.tool_calls:
-        total += TOKENS_PER_TOOL_CALL + count(call.name) + count(_arguments_json(call.args))
-    return total
+    return TOKENS_PER_MESSAGE + content_tokens(coerce_message(message), tokenizer.count)
 
 
 def count_messages(tokenizer: Tokenizer, messages: Iterable[Message | Mapping[str, Any]]) -> int:
