@@ -28,7 +28,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,6 +88,25 @@ class OpResult:
     @property
     def p99(self) -> float:
         return statistics.median(self.p99_us)
+
+
+def latency_table(results: Iterable[OpResult], decimals: int = 0) -> list[str]:
+    """The p50/p99 table every benchmark prints: medians over rounds and their ranges."""
+    rows = list(results)
+    w = max(len(r.label) for r in rows)
+    f = f",.{decimals}f"
+    header = (
+        f"{'operation':<{w}}  {'p50 µs':>8}  {'p99 µs':>8}  {'p50 min-max (rounds)':>20}  "
+        f"{'p99 min-max (rounds)':>20}  {'samples':>7}"
+    )
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        p50r = f"{min(r.p50_us):{f}}-{max(r.p50_us):{f}}"
+        p99r = f"{min(r.p99_us):{f}}-{max(r.p99_us):{f}}"
+        lines.append(
+            f"{r.label:<{w}}  {r.p50:>8{f}}  {r.p99:>8{f}}  {p50r:>20}  {p99r:>20}  {r.samples:>7}"
+        )
+    return lines
 
 
 def timed(fn: Callable[[], Any], k: int, sink: list[int]) -> None:

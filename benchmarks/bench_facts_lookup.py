@@ -73,6 +73,7 @@ from _common import (
     Progress,
     drop_schemas,
     interleaved_round,
+    latency_table,
     start_embedded_postgres,
     stop_embedded_postgres,
 )
@@ -935,20 +936,7 @@ def render(
     lines.extend("  " + ln for ln in plans["pk"]["text"].splitlines())
     lines.append("")
 
-    w = max(len(r.label) for r in res.values())
-    header = (
-        f"{'operation':<{w}}  {'p50 µs':>8}  {'p99 µs':>8}  {'p50 min-max (rounds)':>20}  "
-        f"{'p99 min-max (rounds)':>20}  {'samples':>7}"
-    )
-    lines.append(header)
-    lines.append("-" * len(header))
-    for r in res.values():
-        p50r = f"{min(r.p50_us):,.1f}-{max(r.p50_us):,.1f}"
-        p99r = f"{min(r.p99_us):,.1f}-{max(r.p99_us):,.1f}"
-        lines.append(
-            f"{r.label:<{w}}  {r.p50:>8,.1f}  {r.p99:>8,.1f}  {p50r:>20}  {p99r:>20}  "
-            f"{r.samples:>7}"
-        )
+    lines.extend(latency_table(res.values(), decimals=1))
     lines.append("")
     if run["problems"]:
         lines.append(f"WARNING: {len(run['problems'])} wrong result(s) in the spot check:")

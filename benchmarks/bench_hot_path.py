@@ -51,6 +51,7 @@ from _common import (
     environment,
     environment_lines,
     interleaved_round,
+    latency_table,
     start_embedded_postgres,
     stop_embedded_postgres,
 )
@@ -512,20 +513,7 @@ def render(
         f"reads: a session of {WINDOW} messages"
     )
     lines.append("")
-    w = max(len(r.label) for r in res.values())
-    header = (
-        f"{'operation':<{w}}  {'p50 µs':>8}  {'p99 µs':>8}  {'p50 min-max (rounds)':>20}  "
-        f"{'p99 min-max (rounds)':>20}  {'samples':>7}"
-    )
-    lines.append(header)
-    lines.append("-" * len(header))
-    for r in res.values():
-        p50r = f"{min(r.p50_us):,.0f}-{max(r.p50_us):,.0f}"
-        p99r = f"{min(r.p99_us):,.0f}-{max(r.p99_us):,.0f}"
-        lines.append(
-            f"{r.label:<{w}}  {r.p50:>8,.0f}  {r.p99:>8,.0f}  {p50r:>20}  {p99r:>20}  "
-            f"{r.samples:>7}"
-        )
+    lines.extend(latency_table(res.values()))
     lines.append("")
     hc = run["hit_check"]
     for tier in ("redis", "inprocess"):

@@ -57,6 +57,7 @@ from _common import (
     environment,
     environment_lines,
     interleaved_round,
+    latency_table,
     quantile,
     start_embedded_postgres,
     stop_embedded_postgres,
@@ -734,20 +735,7 @@ def render(
         "in a scratch list of the same Redis"
     )
     lines.append("")
-    w = max(len(x.label) for x in res.values())
-    head = (
-        f"{'operation':<{w}}  {'p50 µs':>8}  {'p99 µs':>8}  {'p50 min-max (rounds)':>20}  "
-        f"{'p99 min-max (rounds)':>20}  {'samples':>7}"
-    )
-    lines.append(head)
-    lines.append("-" * len(head))
-    for x in res.values():
-        p50r = f"{min(x.p50_us):,.0f}-{max(x.p50_us):,.0f}"
-        p99r = f"{min(x.p99_us):,.0f}-{max(x.p99_us):,.0f}"
-        lines.append(
-            f"{x.label:<{w}}  {x.p50:>8,.0f}  {x.p99:>8,.0f}  {p50r:>20}  {p99r:>20}  "
-            f"{x.samples:>7}"
-        )
+    lines.extend(latency_table(res.values()))
     lines.append("")
     for name, n_calls in lat["calls"].items():
         if name == "raw_lrange":
