@@ -26,7 +26,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from datetime import datetime, timezone
@@ -64,6 +64,18 @@ from .models import (
     check_message_for_write,
     coerce_message,
 )
+from .recall._recall import (
+    Progress,
+    RecallProvider,
+    backfill,
+    index_facts_once,
+    index_session_once,
+    recall,
+    vectors_ready,
+)
+from .recall.embedders import Embedder, resolve_embedder
+from .recall.items import check_config
+from .recall.model import RecallHit
 from .store._pg import PostgresStore
 from .store.embedded import default_data_path, start_embedded
 from .tiers._inprocess import InProcessTier
@@ -139,6 +151,16 @@ class TieredMemory:
         extract_facts: False turns background fact extraction off.
         multi_valued_keys: Fact keys whose values accumulate (e.g. ``allergies``).
         facts_in_context: Put the user's current facts in every composed context.
+        embedder: Embeds recall items for semantic search: an :class:`~langmem_tiered.recall.
+            Embedder`, ``"auto"`` (the offline :class:`~langmem_tiered.recall.LocalEmbedder`
+            when ``langmem-tiered[embeddings]`` is installed), or None (full-text recall only).
+        recall: False turns background recall indexing off (``backfill()`` catches up later).
+        text_search: Postgres text-search configuration of recall items: ``english``,
+            ``portuguese``, ``spanish``, ``simple``, or ``auto`` (each item's language).
+        recall_span: Consecutive turns per message item (1 = one item per turn).
+        recall_in_context: Add the ``recalled`` block to composed contexts that have a query.
+        recall_rrf_k: Reciprocal-rank-fusion constant of the hybrid search.
+        recall_candidates: Candidates taken from each ranking before fusion.
     """
 
     def __init__(
@@ -175,6 +197,13 @@ class TieredMemory:
         extract_facts: bool = True,
         multi_valued_keys: Collection[str] = DEFAULT_MULTI_VALUED_KEYS,
         facts_in_context: bool = True,
+        embedder: Embedder | str | None = "auto",
+        recall: bool = True,
+        text_search: str = "auto",
+        recall_span: int = 3,
+        recall_in_context: bool = True,
+        recall_rrf_k: float = 60.0,
+        recall_candidates: int = 50,
     ) -> None:
         if postgres_url is not None and path is not None:
             raise ConfigurationError("give postgres_url or path (embedded server), not both")
@@ -218,8 +247,8 @@ class TieredMemory:
         self._providers: list[Any] = list(providers)
         self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._background: set[Any] = set()
-        self._scheduled: set[tuple[str, SessionKey]] = set()
-        self._rerun: set[tuple[str, SessionKey]] = set()
+        self._scheduled: set[tuple[str, Hashable]] = set()
+        self._rerun: set[tuple[str, Hashable]] = set()
         self._unsummarized: dict[SessionKey, int] = {}
         self._bg_lock = threading.Lock()
         self._workers = background_workers
@@ -241,6 +270,20 @@ class TieredMemory:
         self.multi_valued_keys = frozenset(multi_valued_keys)
         if facts_in_context:
             self._providers.insert(0, FactsProvider())
+        self._embedder: Embedder | None = resolve_embedder(embedder)
+        self._vectors: bool | None = None
+        self._stale_models: list[str] = []
+        self._recall = recall
+        self.text_search = check_config(text_search)
+        if not isinstance(recall_span, int) or not 1 <= recall_span <= 16:
+            raise ConfigurationError("recall_span must be an int in 1..16")
+        self.recall_span = recall_span
+        if not 0 <= recall_rrf_k <= 10000 or not 1 <= recall_candidates <= 10000:
+            raise ConfigurationError("need 0 <= recall_rrf_k <= 10000, 1 <= recall_candidates")
+        self.recall_rrf_k = float(recall_rrf_k)
+        self.recall_candidates = recall_candidates
+        if recall_in_context:
+            self._providers.append(RecallProvider())
         self._fingerprint = json.dumps(
             [type(self._tokenizer).__qualname__, self._tokenizer.name], ensure_ascii=False
         )
@@ -271,6 +314,9 @@ class TieredMemory:
                 "usage_flush_errors",
                 "facts_changed",
                 "extraction_batches",
+                "items_indexed",
+                "items_embedded",
+                "recalls",
             ),
             0,
         )
@@ -374,7 +420,8 @@ class TieredMemory:
         self._providers.append(provider)
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait until background work (summarization) started so far has finished.
+        """Wait until background work started so far (summarization, fact extraction, recall
+        indexing and embedding) has finished.
 
         Returns False if ``timeout`` seconds passed first.
         """
@@ -506,6 +553,43 @@ class TieredMemory:
             "hot_tier_ok": self._tier.ping(),
         }
 
+    def backfill(
+        self, *, tenant: str | None = None, reembed: bool = True, progress: Progress | None = None
+    ) -> dict[str, int]:
+        """Index for recall whatever is not indexed yet (sessions written while recall was off,
+        summaries, facts), then embed every item lacking a vector of the current embedder
+        (``reembed``: also those of a previous model). Idempotent and resumable.
+
+        Args:
+            tenant: Only this tenant (default: all).
+            progress: Called as ``progress(stage, done, total)``.
+
+        Returns:
+            Counts: ``sessions``, ``items_indexed``, ``items_embedded``.
+        """
+        if tenant is not None:
+            check_id("tenant", tenant)
+        return backfill(self, tenant=tenant, reembed=reembed, progress=progress)
+
+    def recall_status(self, tenant: str | None = None) -> dict[str, Any]:
+        """The embedder in use and the recall items per embedding model (``""``: no vector),
+        with how many lack a vector of the current model."""
+        if tenant is not None:
+            check_id("tenant", tenant)
+        store = self._ready()
+        embedder = self._embedder
+        vectors = vectors_ready(self) if embedder is not None else False
+        by_model = store.embedding_models(tenant)
+        current = embedder.model_id if embedder is not None and vectors else None
+        return {
+            "embedder": current,
+            "vectors": vectors,
+            "items": sum(by_model.values()),
+            "by_model": by_model,
+            "stale": sum((n for m, n in by_model.items() if m != current)) if current else 0,
+            "other_models": list(self._stale_models),
+        }
+
     def _hot(self, key: SessionKey, op: str, *args: Any, writing: bool) -> Any:
         """Call ``hot_tier.<op>(key, *args)``; on failure count it and return ``_SKIPPED``.
 
@@ -587,6 +671,8 @@ class TieredMemory:
                 self._note_unsummarized(key, sum((m.token_count or 0 for m in fresh)))
                 if self._extractor is not None and any((m.role == "user" for m in fresh)):
                     self._schedule_job("extract", key, self._extract_job)
+                if self._recall:
+                    self._schedule_job("index", key, self._index_job)
         except BaseException:
             self._dirty.add(key)
             raise
@@ -671,7 +757,7 @@ class TieredMemory:
         if self._summarizer is not None:
             self._schedule_job("summary", key, self._summary_job)
 
-    def _schedule_job(self, kind: str, key: SessionKey, job: Callable[..., Any]) -> None:
+    def _schedule_job(self, kind: str, key: Hashable, job: Callable[..., Any]) -> None:
         """Run ``job(key)`` in the background unless a job of this kind runs for the session;
         then the running one looks again before it ends."""
         if self._closed:
@@ -683,7 +769,7 @@ class TieredMemory:
             self._scheduled.add((kind, key))
         self._spawn(job, key)
 
-    def _run_job(self, kind: str, key: SessionKey, once: Callable[..., Any]) -> None:
+    def _run_job(self, kind: str, key: Hashable, once: Callable[..., Any]) -> None:
         """Call ``once(key)`` until it reports nothing left, and again if more work arrived."""
         try:
             while True:
@@ -719,6 +805,23 @@ class TieredMemory:
     def _extract_job(self, key: SessionKey) -> None:
         self._run_job("extract", key, self._extract_once)
 
+    def _index_job(self, key: SessionKey) -> None:
+        self._run_job("index", key, self._index_once)
+
+    def _index_once(self, key: SessionKey) -> bool:
+        return index_session_once(self, key)
+
+    def _index_facts_job(self, user: tuple[str, str]) -> None:
+        self._run_job("index-facts", user, self._index_facts_once)
+
+    def _index_facts_once(self, user: tuple[str, str]) -> bool:
+        return index_facts_once(self, user)
+
+    def _facts_changed(self, tenant: str, user: str, count: int) -> None:
+        self._stats["facts_changed"] += count
+        if count and self._recall:
+            self._schedule_job("index-facts", (tenant, user), self._index_facts_job)
+
     def _extract_once(self, key: SessionKey, batch: int = 100) -> bool:
         """Read facts out of the next batch of the session's messages; True if more remain.
 
@@ -751,7 +854,7 @@ class TieredMemory:
         if changed is None:
             return False
         self._stats["extraction_batches"] += 1
-        self._stats["facts_changed"] += len(changed)
+        self._facts_changed(key.tenant, key.user, len(changed))
         self._spend(key, "extract", input_tokens=sum((m.token_count or 0 for m in messages)))
         return new_upto < last_seq
 
@@ -883,6 +986,8 @@ class TieredMemory:
                 self._stats["summary_lost_race"] += 1
                 return False
             self._stats["summaries_written"] += 1
+            if self._recall:
+                self._schedule_job("index", key, self._index_job)
             return True
         finally:
             if saved is None:
@@ -1238,6 +1343,60 @@ class Session:
         """
         return self.memory._context(self.key, query, budget_tokens, input, system, blocks)
 
+    def recall(
+        self,
+        query: str,
+        k: int = 10,
+        *,
+        scope: str = "user",
+        since: datetime | None = None,
+        until: datetime | None = None,
+        kinds: Collection[str] | None = None,
+        exclude_recent: bool = False,
+        recency_weight: float = 0.0,
+    ) -> list[RecallHit]:
+        """Find what was said before by meaning and words (hybrid search), best first.
+
+        Searches the user's messages (spans of turns), running-summary snapshots and facts;
+        each hit has ``.text``, ``.score``, ``.kind`` and ``.provenance`` (session, message
+        seqs, ids and metadata). Messages are searchable once the background indexer has seen
+        them (``flush()`` waits for it).
+
+        Args:
+            query: What to look for.
+            k: Number of hits.
+            scope: ``"user"`` (all the user's sessions) or ``"session"`` (this one).
+            since / until: Only items said at or after / before these times.
+            kinds: Subset of ``{"message", "summary", "fact"}``.
+            exclude_recent: Leave out message spans wholly inside this session's unsummarized
+                recent turns (what a composed context shows verbatim).
+            recency_weight: Weight of a recency ranking fused with the others (0: none).
+
+        Raises:
+            InvalidInputError: a bad argument (nothing is searched).
+        """
+        if scope not in ("user", "session"):
+            raise InvalidInputError("scope is 'user' or 'session'")
+        memory = self.memory
+        exclude = None
+        if exclude_recent:
+            store = memory._ready()
+            upto, _, _, _ = store.summary_state(self.key)
+            exclude = (self.key.session, upto)
+        return recall(
+            memory,
+            self.key.tenant,
+            self.key.user,
+            query,
+            k=k,
+            session=self.key.session if scope == "session" else None,
+            since=since,
+            until=until,
+            kinds=kinds,
+            exclude_after=exclude,
+            recency_weight=recency_weight,
+        )
+
     @property
     def user_handle(self) -> UserHandle:
         """The facts of this session's user (shared by all their sessions)."""
@@ -1314,20 +1473,79 @@ class UserHandle:
         store = self.memory._ready()
         return store.fact_history(self.tenant, self.user, check_id("fact key", key))
 
-    def search_facts(self, query: str, k: int = 10, as_of: datetime | None = None) -> list[Fact]:
-        """Facts whose key or value shares words with ``query`` (lexical), best first."""
+    def recall(
+        self,
+        query: str,
+        k: int = 10,
+        *,
+        session: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        kinds: Collection[str] | None = None,
+        recency_weight: float = 0.0,
+    ) -> list[RecallHit]:
+        """Hybrid search over the user's recall items (all sessions, or ``session``); see
+        :meth:`AsyncSession.recall`."""
+        if session is not None:
+            check_id("session", session)
+        return recall(
+            self.memory,
+            self.tenant,
+            self.user,
+            query,
+            k=k,
+            session=session,
+            since=since,
+            until=until,
+            kinds=kinds,
+            recency_weight=recency_weight,
+        )
+
+    def search_facts(
+        self,
+        query: str,
+        k: int = 10,
+        as_of: datetime | None = None,
+        *,
+        min_similarity: float | None = None,
+    ) -> list[Fact]:
+        """Facts for ``query``, best first: by meaning and words through the recall index (for
+        facts indexed already), then facts sharing words with the query.
+
+        Args:
+            min_similarity: Drop facts found only by meaning whose cosine similarity to the
+                query is below this (the scale depends on the embedder); default: keep them.
+        """
         if not isinstance(query, str):
             raise InvalidInputError("query must be a string")
+        facts = self.facts(as_of)
+        if not facts:
+            return []
+        by_id = {f.id: f for f in facts}
+        found: list[Fact] = []
+        if self.memory._recall:
+            hits = self.recall(query, k=max(3 * k, 20), kinds=("fact",))
+            for hit in hits:
+                if (
+                    min_similarity is not None
+                    and hit.text_rank is None
+                    and ((hit.similarity or 0.0) < min_similarity)
+                ):
+                    continue
+                fact = by_id.pop(hit.fact_id, None) if hit.fact_id is not None else None
+                if fact is not None:
+                    found.append(fact)
         terms = {t for t in _words(query) if len(t) > 1}
         scored = []
-        for fact in self.facts(as_of):
+        for fact in by_id.values():
             text = _words(
                 fact.key.replace("_", " ") + " " + json.dumps(fact.value, ensure_ascii=False)
             )
             score = len(terms & text)
             if score:
                 scored.append((-score, fact.key, fact.id, fact))
-        return [item[-1] for item in sorted(scored)[:k]]
+        found.extend((item[-1] for item in sorted(scored)))
+        return found[:k]
 
     def remember(
         self,
@@ -1355,7 +1573,7 @@ class UserHandle:
         store = self.memory._ready()
         changed = store.apply_facts(self.tenant, self.user, [change])
         assert changed is not None
-        self.memory._stats["facts_changed"] += len(changed)
+        self.memory._facts_changed(self.tenant, self.user, len(changed))
         return changed
 
 

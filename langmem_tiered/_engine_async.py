@@ -25,7 +25,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from datetime import datetime, timezone
@@ -75,6 +75,18 @@ from .tiers.base import (
     usable_window,
 )
 from .tiers.protocol_async import AsyncHotTier
+from .recall._recall_async import (
+    AsyncRecallProvider,
+    Progress,
+    backfill,
+    index_facts_once,
+    index_session_once,
+    recall,
+    vectors_ready,
+)
+from .recall.embedders import Embedder, resolve_embedder
+from .recall.items import check_config
+from .recall.model import RecallHit
 from .tokens import Tokenizer, default_tokenizer, message_tokens
 from .tokens.meter import EconomyPolicy, TokenMeter, UsageEvent
 
@@ -142,6 +154,16 @@ class AsyncTieredMemory:
         extract_facts: False turns background fact extraction off.
         multi_valued_keys: Fact keys whose values accumulate (e.g. ``allergies``).
         facts_in_context: Put the user's current facts in every composed context.
+        embedder: Embeds recall items for semantic search: an :class:`~langmem_tiered.recall.
+            Embedder`, ``"auto"`` (the offline :class:`~langmem_tiered.recall.LocalEmbedder`
+            when ``langmem-tiered[embeddings]`` is installed), or None (full-text recall only).
+        recall: False turns background recall indexing off (``backfill()`` catches up later).
+        text_search: Postgres text-search configuration of recall items: ``english``,
+            ``portuguese``, ``spanish``, ``simple``, or ``auto`` (each item's language).
+        recall_span: Consecutive turns per message item (1 = one item per turn).
+        recall_in_context: Add the ``recalled`` block to composed contexts that have a query.
+        recall_rrf_k: Reciprocal-rank-fusion constant of the hybrid search.
+        recall_candidates: Candidates taken from each ranking before fusion.
     """
 
     def __init__(
@@ -178,6 +200,13 @@ class AsyncTieredMemory:
         extract_facts: bool = True,
         multi_valued_keys: Collection[str] = DEFAULT_MULTI_VALUED_KEYS,
         facts_in_context: bool = True,
+        embedder: Embedder | str | None = "auto",
+        recall: bool = True,
+        text_search: str = "auto",
+        recall_span: int = 3,
+        recall_in_context: bool = True,
+        recall_rrf_k: float = 60.0,
+        recall_candidates: int = 50,
     ) -> None:
         if postgres_url is not None and path is not None:
             raise ConfigurationError("give postgres_url or path (embedded server), not both")
@@ -222,8 +251,8 @@ class AsyncTieredMemory:
         self._providers: list[Any] = list(providers)
         self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._background: set[Any] = set()
-        self._scheduled: set[tuple[str, SessionKey]] = set()
-        self._rerun: set[tuple[str, SessionKey]] = set()
+        self._scheduled: set[tuple[str, Hashable]] = set()
+        self._rerun: set[tuple[str, Hashable]] = set()
         self._unsummarized: dict[SessionKey, int] = {}
         self._bg_lock = threading.Lock()
         self._workers = background_workers
@@ -245,6 +274,20 @@ class AsyncTieredMemory:
         self.multi_valued_keys = frozenset(multi_valued_keys)
         if facts_in_context:
             self._providers.insert(0, AsyncFactsProvider())
+        self._embedder: Embedder | None = resolve_embedder(embedder)
+        self._vectors: bool | None = None  # pgvector usable; None: not checked yet
+        self._stale_models: list[str] = []
+        self._recall = recall
+        self.text_search = check_config(text_search)
+        if not isinstance(recall_span, int) or not 1 <= recall_span <= 16:
+            raise ConfigurationError("recall_span must be an int in 1..16")
+        self.recall_span = recall_span
+        if not 0 <= recall_rrf_k <= 10_000 or not 1 <= recall_candidates <= 10_000:
+            raise ConfigurationError("need 0 <= recall_rrf_k <= 10000, 1 <= recall_candidates")
+        self.recall_rrf_k = float(recall_rrf_k)
+        self.recall_candidates = recall_candidates
+        if recall_in_context:
+            self._providers.append(AsyncRecallProvider())
         self._fingerprint = json.dumps(
             [type(self._tokenizer).__qualname__, self._tokenizer.name], ensure_ascii=False
         )
@@ -275,6 +318,9 @@ class AsyncTieredMemory:
                 "usage_flush_errors",
                 "facts_changed",
                 "extraction_batches",
+                "items_indexed",
+                "items_embedded",
+                "recalls",
             ),
             0,
         )
@@ -384,7 +430,8 @@ class AsyncTieredMemory:
         self._providers.append(provider)
 
     async def flush(self, timeout: float | None = None) -> bool:
-        """Wait until background work (summarization) started so far has finished.
+        """Wait until background work started so far (summarization, fact extraction, recall
+        indexing and embedding) has finished.
 
         Returns False if ``timeout`` seconds passed first.
         """
@@ -520,6 +567,47 @@ class AsyncTieredMemory:
             "hot_tier_ok": await self._tier.ping(),
         }
 
+    async def backfill(
+        self,
+        *,
+        tenant: str | None = None,
+        reembed: bool = True,
+        progress: Progress | None = None,
+    ) -> dict[str, int]:
+        """Index for recall whatever is not indexed yet (sessions written while recall was off,
+        summaries, facts), then embed every item lacking a vector of the current embedder
+        (``reembed``: also those of a previous model). Idempotent and resumable.
+
+        Args:
+            tenant: Only this tenant (default: all).
+            progress: Called as ``progress(stage, done, total)``.
+
+        Returns:
+            Counts: ``sessions``, ``items_indexed``, ``items_embedded``.
+        """
+        if tenant is not None:
+            check_id("tenant", tenant)
+        return await backfill(self, tenant=tenant, reembed=reembed, progress=progress)
+
+    async def recall_status(self, tenant: str | None = None) -> dict[str, Any]:
+        """The embedder in use and the recall items per embedding model (``""``: no vector),
+        with how many lack a vector of the current model."""
+        if tenant is not None:
+            check_id("tenant", tenant)
+        store = await self._ready()
+        embedder = self._embedder
+        vectors = await vectors_ready(self) if embedder is not None else False
+        by_model = await store.embedding_models(tenant)
+        current = embedder.model_id if embedder is not None and vectors else None
+        return {
+            "embedder": current,
+            "vectors": vectors,
+            "items": sum(by_model.values()),
+            "by_model": by_model,
+            "stale": sum(n for m, n in by_model.items() if m != current) if current else 0,
+            "other_models": list(self._stale_models),
+        }
+
     # -- hot-tier guard -----------------------------------------------------------------------
 
     async def _hot(self, key: SessionKey, op: str, *args: Any, writing: bool) -> Any:
@@ -606,6 +694,8 @@ class AsyncTieredMemory:
                 self._note_unsummarized(key, sum(m.token_count or 0 for m in fresh))
                 if self._extractor is not None and any(m.role == "user" for m in fresh):
                     self._schedule_job("extract", key, self._extract_job)
+                if self._recall:
+                    self._schedule_job("index", key, self._index_job)
         except BaseException:
             # Cancelled or failed between the commit and the hot write: the hot entry may lack
             # committed messages, so it must not be trusted before it is invalidated.
@@ -697,7 +787,7 @@ class AsyncTieredMemory:
         if self._summarizer is not None:
             self._schedule_job("summary", key, self._summary_job)
 
-    def _schedule_job(self, kind: str, key: SessionKey, job: Callable[..., Any]) -> None:
+    def _schedule_job(self, kind: str, key: Hashable, job: Callable[..., Any]) -> None:
         """Run ``job(key)`` in the background unless a job of this kind runs for the session;
         then the running one looks again before it ends."""
         if self._closed:
@@ -709,7 +799,7 @@ class AsyncTieredMemory:
             self._scheduled.add((kind, key))
         self._spawn(job, key)
 
-    async def _run_job(self, kind: str, key: SessionKey, once: Callable[..., Any]) -> None:
+    async def _run_job(self, kind: str, key: Hashable, once: Callable[..., Any]) -> None:
         """Call ``once(key)`` until it reports nothing left, and again if more work arrived."""
         try:
             while True:
@@ -748,6 +838,23 @@ class AsyncTieredMemory:
     async def _extract_job(self, key: SessionKey) -> None:
         await self._run_job("extract", key, self._extract_once)
 
+    async def _index_job(self, key: SessionKey) -> None:
+        await self._run_job("index", key, self._index_once)
+
+    async def _index_once(self, key: SessionKey) -> bool:
+        return await index_session_once(self, key)
+
+    async def _index_facts_job(self, user: tuple[str, str]) -> None:
+        await self._run_job("index-facts", user, self._index_facts_once)
+
+    async def _index_facts_once(self, user: tuple[str, str]) -> bool:
+        return await index_facts_once(self, user)
+
+    def _facts_changed(self, tenant: str, user: str, count: int) -> None:
+        self._stats["facts_changed"] += count
+        if count and self._recall:
+            self._schedule_job("index-facts", (tenant, user), self._index_facts_job)
+
     async def _extract_once(self, key: SessionKey, batch: int = 100) -> bool:
         """Read facts out of the next batch of the session's messages; True if more remain.
 
@@ -782,7 +889,7 @@ class AsyncTieredMemory:
         if changed is None:
             return False  # another process took this batch
         self._stats["extraction_batches"] += 1
-        self._stats["facts_changed"] += len(changed)
+        self._facts_changed(key.tenant, key.user, len(changed))
         self._spend(key, "extract", input_tokens=sum(m.token_count or 0 for m in messages))
         return new_upto < last_seq
 
@@ -925,6 +1032,8 @@ class AsyncTieredMemory:
                 self._stats["summary_lost_race"] += 1
                 return False
             self._stats["summaries_written"] += 1
+            if self._recall:
+                self._schedule_job("index", key, self._index_job)
             return True
         finally:
             if saved is None:
@@ -1292,6 +1401,60 @@ class AsyncSession:
         """
         return await self.memory._context(self.key, query, budget_tokens, input, system, blocks)
 
+    async def recall(
+        self,
+        query: str,
+        k: int = 10,
+        *,
+        scope: str = "user",
+        since: datetime | None = None,
+        until: datetime | None = None,
+        kinds: Collection[str] | None = None,
+        exclude_recent: bool = False,
+        recency_weight: float = 0.0,
+    ) -> list[RecallHit]:
+        """Find what was said before by meaning and words (hybrid search), best first.
+
+        Searches the user's messages (spans of turns), running-summary snapshots and facts;
+        each hit has ``.text``, ``.score``, ``.kind`` and ``.provenance`` (session, message
+        seqs, ids and metadata). Messages are searchable once the background indexer has seen
+        them (``flush()`` waits for it).
+
+        Args:
+            query: What to look for.
+            k: Number of hits.
+            scope: ``"user"`` (all the user's sessions) or ``"session"`` (this one).
+            since / until: Only items said at or after / before these times.
+            kinds: Subset of ``{"message", "summary", "fact"}``.
+            exclude_recent: Leave out message spans wholly inside this session's unsummarized
+                recent turns (what a composed context shows verbatim).
+            recency_weight: Weight of a recency ranking fused with the others (0: none).
+
+        Raises:
+            InvalidInputError: a bad argument (nothing is searched).
+        """
+        if scope not in ("user", "session"):
+            raise InvalidInputError("scope is 'user' or 'session'")
+        memory = self.memory
+        exclude = None
+        if exclude_recent:
+            store = await memory._ready()
+            upto, _, _, _ = await store.summary_state(self.key)
+            exclude = (self.key.session, upto)
+        return await recall(
+            memory,
+            self.key.tenant,
+            self.key.user,
+            query,
+            k=k,
+            session=self.key.session if scope == "session" else None,
+            since=since,
+            until=until,
+            kinds=kinds,
+            exclude_after=exclude,
+            recency_weight=recency_weight,
+        )
+
     @property
     def user_handle(self) -> AsyncUserHandle:
         """The facts of this session's user (shared by all their sessions)."""
@@ -1370,22 +1533,79 @@ class AsyncUserHandle:
         store = await self.memory._ready()
         return await store.fact_history(self.tenant, self.user, check_id("fact key", key))
 
+    async def recall(
+        self,
+        query: str,
+        k: int = 10,
+        *,
+        session: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        kinds: Collection[str] | None = None,
+        recency_weight: float = 0.0,
+    ) -> list[RecallHit]:
+        """Hybrid search over the user's recall items (all sessions, or ``session``); see
+        :meth:`AsyncSession.recall`."""
+        if session is not None:
+            check_id("session", session)
+        return await recall(
+            self.memory,
+            self.tenant,
+            self.user,
+            query,
+            k=k,
+            session=session,
+            since=since,
+            until=until,
+            kinds=kinds,
+            recency_weight=recency_weight,
+        )
+
     async def search_facts(
-        self, query: str, k: int = 10, as_of: datetime | None = None
+        self,
+        query: str,
+        k: int = 10,
+        as_of: datetime | None = None,
+        *,
+        min_similarity: float | None = None,
     ) -> list[Fact]:
-        """Facts whose key or value shares words with ``query`` (lexical), best first."""
+        """Facts for ``query``, best first: by meaning and words through the recall index (for
+        facts indexed already), then facts sharing words with the query.
+
+        Args:
+            min_similarity: Drop facts found only by meaning whose cosine similarity to the
+                query is below this (the scale depends on the embedder); default: keep them.
+        """
         if not isinstance(query, str):
             raise InvalidInputError("query must be a string")
+        facts = await self.facts(as_of)
+        if not facts:
+            return []
+        by_id = {f.id: f for f in facts}
+        found: list[Fact] = []
+        if self.memory._recall:
+            hits = await self.recall(query, k=max(3 * k, 20), kinds=("fact",))
+            for hit in hits:
+                if (
+                    min_similarity is not None
+                    and hit.text_rank is None
+                    and (hit.similarity or 0.0) < min_similarity
+                ):
+                    continue
+                fact = by_id.pop(hit.fact_id, None) if hit.fact_id is not None else None
+                if fact is not None:
+                    found.append(fact)
         terms = {t for t in _words(query) if len(t) > 1}
         scored = []
-        for fact in await self.facts(as_of):
+        for fact in by_id.values():
             text = _words(
                 fact.key.replace("_", " ") + " " + json.dumps(fact.value, ensure_ascii=False)
             )
             score = len(terms & text)
             if score:
                 scored.append((-score, fact.key, fact.id, fact))
-        return [item[-1] for item in sorted(scored)[:k]]
+        found.extend(item[-1] for item in sorted(scored))
+        return found[:k]
 
     async def remember(
         self,
@@ -1415,7 +1635,7 @@ class AsyncUserHandle:
         store = await self.memory._ready()
         changed = await store.apply_facts(self.tenant, self.user, [change])
         assert changed is not None
-        self.memory._stats["facts_changed"] += len(changed)
+        self.memory._facts_changed(self.tenant, self.user, len(changed))
         return changed
 
 

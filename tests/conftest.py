@@ -23,6 +23,10 @@ import pytest
 import redis
 
 from langmem_tiered import AsyncTieredMemory, TieredMemory
+
+# Tests that are not about recall do not pay for the offline embedder: "auto" means full-text
+# recall here (inherited by subprocesses too). Recall tests pass their embedder explicitly.
+os.environ["LANGMEM_EMBEDDER"] = "none"
 from tests.redis_server import RedisServer
 
 pytest_plugins: list[str] = []

@@ -40,6 +40,7 @@ RENAMES: dict[str, str] = {
     "AsyncSession": "Session",
     "AsyncUserHandle": "UserHandle",
     "AsyncFactsProvider": "FactsProvider",
+    "AsyncRecallProvider": "RecallProvider",
     "AsyncPostgresStore": "PostgresStore",
     "AsyncRedisTier": "RedisTier",
     "AsyncInProcessTier": "InProcessTier",

@@ -53,6 +53,8 @@ __all__ = [
     "DEFAULT_MAX_TOKENS",
     "ExtractiveSummarizer",
     "ExtractiveWeights",
+    "STOPWORDS",
+    "fold_text",
     "split_sentences",
 ]
 
@@ -145,7 +147,7 @@ def _fold_char(match: re.Match[str]) -> str:
     return _FOLD_TABLE.get(ord(char), char)
 
 
-def _fold(text: str) -> str:
+def fold_text(text: str) -> str:
     """Lowercase and strip accents (``"Alérgica"`` -> ``"alergica"``), keeping the length
     for Latin text so that positions in the folded text are positions in the original."""
     text = text.lower()
@@ -183,6 +185,12 @@ _STOPWORDS_ES = """el la los las un una unos unas de del al en por para con sin 
     lo no ni todo toda todos todas nada otro otra mismo misma cada hasta entre desde contra
     quiero quisiera ahora asi"""
 _STOPWORDS = _words(f"{_STOPWORDS_PT} {_STOPWORDS_EN} {_STOPWORDS_ES}")
+STOPWORDS: dict[str, frozenset[str]] = {
+    "portuguese": _words(_STOPWORDS_PT),
+    "english": _words(_STOPWORDS_EN),
+    "spanish": _words(_STOPWORDS_ES),
+}
+"""Function words of each language (accents folded), by Postgres text-search config name."""
 
 _PHATIC_WORDS = _words(
     """oi oie ola hola hi hello hey opa eai obrigado obrigada obrigadao obg brigado brigada
@@ -296,7 +304,7 @@ def _ends_sentence(line: str, match: re.Match[str], next_char: str) -> bool:
     word = word_match.group().lstrip(_OPENERS)
     if not word:
         return True
-    key = _fold(word)
+    key = fold_text(word)
     if key in _NUMBER_ABBREVIATIONS:
         return not next_char.isdigit()
     if key == "etc":
@@ -379,7 +387,7 @@ def _joinable(left: str, right: str) -> bool:
 
 def _trim_leading_phatic(sentence: str) -> str:
     """Cut a leading greeting or acknowledgement ("Bom dia, quero marcar" -> "quero marcar")."""
-    folded = _fold(sentence)
+    folded = fold_text(sentence)
     if len(folded) != len(sentence):
         return sentence
     match = _LEADING_PHATIC.match(folded)
@@ -751,7 +759,7 @@ class ExtractiveSummarizer:
     def _analyze(self, text: str, trimmed: bool, lexicon: _Lexicon) -> _Analysis | None:
         """Terms, greeting share and feature bonuses of a unit; None if it is worthless."""
         w = self.weights
-        folded = _fold(text)
+        folded = fold_text(text)
         words = _WORD.findall(folded)
         if not words:
             return None
@@ -812,7 +820,7 @@ class ExtractiveSummarizer:
         terms = unit.terms
         for other in kept:
             if not terms:
-                if _fold(other.text) == _fold(unit.text):
+                if fold_text(other.text) == fold_text(unit.text):
                     return True
                 continue
             shared = len(terms & other.terms)

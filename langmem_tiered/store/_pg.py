@@ -27,7 +27,9 @@ from ..errors import ConfigurationError, MigrationError, StoreError, StoreUnavai
 from ..facts.model import Fact
 from ..facts.temporal import FactChange, plan_assert, plan_retract
 from ..models import Message, SessionKey, Summary, json_dumps
+from ..recall.items import ItemDraft
 from ..tiers.base import HotState
+from . import recall_sql
 from .schema import CREATE_VERSION_TABLE, check_schema_name, load_migrations, lock_key
 
 __all__ = ["PostgresStore", "AppendResult"]
@@ -73,7 +75,7 @@ ON CONFLICT (tenant_id, user_id, session_id) DO UPDATE
 SET state = s.state || EXCLUDED.state, state_version = s.state_version + 1, updated_at = now()
 RETURNING state, state_version
 """
-_SQL_CLEAR = f"\nWITH gone AS (DELETE FROM lmt_messages WHERE {_PK} RETURNING 1),\n     old_summaries AS (DELETE FROM lmt_summaries WHERE {_PK})\nUPDATE lmt_sessions\nSET state = '{{}}', state_version = state_version + 1, updated_at = now(),\n    summary_upto_seq = last_seq, summary_version = summary_version + 1\nWHERE {_PK}\nRETURNING (SELECT count(*) FROM gone), last_seq, state_version\n"
+_SQL_CLEAR = f"\nWITH gone AS (DELETE FROM lmt_messages WHERE {_PK} RETURNING 1),\n     old_summaries AS (DELETE FROM lmt_summaries WHERE {_PK}),\n     old_items AS (DELETE FROM lmt_recall_items WHERE {_PK} AND kind IN ('message', 'summary'))\nUPDATE lmt_sessions\nSET state = '{{}}', state_version = state_version + 1, updated_at = now(),\n    summary_upto_seq = last_seq, summary_version = summary_version + 1\nWHERE {_PK}\nRETURNING (SELECT count(*) FROM gone), last_seq, state_version\n"
 _SUMMARY_COLUMNS = "version, from_seq, upto_seq, text, token_count, covered_tokens, summarizer, vertical, created_at"
 _SQL_SUMMARY_STATUS = f"\nSELECT s.summary_upto_seq, s.summary_version,\n       coalesce((SELECT sum(m.token_count) FROM lmt_messages m\n                 WHERE m.tenant_id = s.tenant_id AND m.user_id = s.user_id\n                   AND m.session_id = s.session_id AND m.seq > s.summary_upto_seq), 0)\nFROM lmt_sessions s WHERE s.{_PK.replace(' AND ', ' AND s.')}\n"
 _SQL_ACQUIRE_LEASE = f"\nUPDATE lmt_sessions\nSET summary_lease_until = now() + make_interval(secs => %(seconds)s),\n    summary_lease_owner = %(owner)s\nWHERE {_PK} AND (summary_lease_until IS NULL OR summary_lease_until < now())\nRETURNING summary_upto_seq, summary_version\n"
@@ -186,6 +188,7 @@ class PostgresStore:
         max_size: Upper bound of the pool.
         connect_timeout: Seconds to wait for a connection before giving up.
         attempts: Tries per operation when the connection fails (operations are idempotent).
+        hnsw_ef_search: Candidate list size of pgvector's HNSW scans (recall vs. latency).
     """
 
     def __init__(
@@ -197,6 +200,7 @@ class PostgresStore:
         max_size: int = 8,
         connect_timeout: float = 10.0,
         attempts: int = 3,
+        hnsw_ef_search: int = 100,
     ) -> None:
         if not isinstance(url, str) or not url:
             raise ConfigurationError("postgres_url must be a non-empty string")
@@ -204,12 +208,15 @@ class PostgresStore:
             conninfo_to_dict(url)
         except psycopg.ProgrammingError as exc:
             raise ConfigurationError(f"invalid postgres_url: {exc}") from None
+        if not isinstance(hnsw_ef_search, int) or not 1 <= hnsw_ef_search <= 1000:
+            raise ConfigurationError("hnsw_ef_search must be an int in 1..1000")
         if not 1 <= min_size <= max_size or attempts < 1:
             raise ConfigurationError("need 1 <= min_size <= max_size and attempts >= 1")
         self.url = url
         self.schema = check_schema_name(schema)
         self._connect_timeout = connect_timeout
         self._attempts = attempts
+        self._vector_dims: set[int] = set()
         self._pool = ConnectionPool(
             url,
             min_size=min_size,
@@ -218,7 +225,7 @@ class PostgresStore:
             timeout=connect_timeout,
             kwargs={
                 "autocommit": True,
-                "options": f"-c search_path={self.schema},public -c timezone=UTC",
+                "options": f"-c search_path={self.schema},public -c timezone=UTC -c hnsw.iterative_scan=relaxed_order -c hnsw.ef_search={hnsw_ef_search}",
             },
         )
 
@@ -611,6 +618,155 @@ class PostgresStore:
         """``(facts_upto_seq, last_seq)`` of a session."""
         rows = self._fetch(_SQL_FACTS_UPTO, _key_params(key))
         return (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
+
+    def ensure_vectors(self, dim: int) -> bool:
+        """Make recall ready for vectors of dimension ``dim``: the pgvector extension, the
+        ``embedding`` column and the dimension's partial HNSW index. Idempotent; returns False
+        (recall stays full-text only) when the server does not have pgvector."""
+        if dim in self._vector_dims:
+            return True
+        with _store_errors():
+            with self._pool.connection() as conn, conn.transaction():
+                conn.execute(
+                    "SELECT pg_advisory_xact_lock(%s)", [lock_key("langmem_tiered:vectors")]
+                )
+                cur = conn.execute(recall_sql.SQL_VECTOR_SUPPORT)
+                row = cur.fetchone()
+                assert row is not None
+                installed, available = row
+                if not installed:
+                    if not available:
+                        return False
+                    conn.execute("CREATE EXTENSION IF NOT EXISTS vector WITH SCHEMA public")
+                conn.execute(
+                    "ALTER TABLE lmt_recall_items ADD COLUMN IF NOT EXISTS embedding halfvec"
+                )
+                conn.execute(recall_sql.hnsw_index_sql(dim))
+        self._vector_dims.add(dim)
+        return True
+
+    def recall_progress(self, key: SessionKey) -> tuple[int, int]:
+        """``(recall_upto_seq, last_seq)`` of a session."""
+        rows = self._fetch(recall_sql.SQL_RECALL_PROGRESS, _key_params(key))
+        return (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
+
+    def add_recall_items(
+        self,
+        tenant: str,
+        user: str,
+        drafts: Sequence[ItemDraft],
+        *,
+        advance: tuple[SessionKey, int, int] | None = None,
+    ) -> list[tuple[int, str]] | None:
+        """Store recall items (their tsvector computed here) in one transaction; return
+        ``(item_id, text)`` of those inserted (a draft whose source is indexed already is
+        skipped). ``advance=(session, from_seq, to_seq)`` moves the session's
+        ``recall_upto_seq`` with a compare-and-set; None means another process moved it first
+        and nothing was stored."""
+        params: dict[str, Any] = {
+            "t": tenant,
+            "u": user,
+            "kinds": [d.kind for d in drafts],
+            "keys": [d.source_key for d in drafts],
+            "sessions": [d.session for d in drafts],
+            "froms": [d.seq_from for d in drafts],
+            "tos": [d.seq_to for d in drafts],
+            "facts": [d.fact_id for d in drafts],
+            "texts": [d.text for d in drafts],
+            "tokens": [d.token_count for d in drafts],
+            "cfgs": [d.ts_config for d in drafts],
+            "times": [d.occurred_at for d in drafts],
+        }
+        with _store_errors():
+            with self._pool.connection() as conn, conn.transaction():
+                if advance is not None:
+                    skey, old, new = advance
+                    moved = _key_params(skey)
+                    moved.update(old=old, new=new)
+                    cur = conn.execute(recall_sql.SQL_ADVANCE, moved)
+                    if cur.rowcount != 1:
+                        return None
+                if not drafts:
+                    return []
+                cur = conn.execute(recall_sql.SQL_ADD_ITEMS, params)
+                return [(int(r[0]), r[1]) for r in cur.fetchall()]
+
+    def set_embeddings(
+        self, rows: Sequence[tuple[str, str, int]], vectors: Sequence[str], *, model: str, dim: int
+    ) -> None:
+        """Store the vectors (pgvector text form) of items ``(tenant, user, item_id)``."""
+        if not rows:
+            return
+        params = {
+            "ts": [r[0] for r in rows],
+            "us": [r[1] for r in rows],
+            "ids": [r[2] for r in rows],
+            "vecs": list(vectors),
+            "model": model,
+            "dim": dim,
+        }
+        self._fetch(recall_sql.SQL_SET_EMBEDDINGS, params)
+
+    def stale_items(
+        self,
+        model: str,
+        *,
+        tenant: str | None = None,
+        after: tuple[str, str, int] = ("", "", 0),
+        limit: int = 256,
+    ) -> list[tuple[str, str, int, str]]:
+        """Items without a vector of ``model``: ``(tenant, user, item_id, text)``, in key order
+        after ``after`` (pages of a backfill)."""
+        params = {
+            "model": model,
+            "t": tenant,
+            "after_t": after[0],
+            "after_u": after[1],
+            "after_id": after[2],
+            "limit": limit,
+        }
+        rows = self._fetch(recall_sql.SQL_STALE_ITEMS, params)
+        return [(r[0], r[1], int(r[2]), r[3]) for r in rows]
+
+    def count_stale_items(self, model: str, tenant: str | None = None) -> int:
+        rows = self._fetch(recall_sql.SQL_COUNT_STALE, {"model": model, "t": tenant})
+        return int(rows[0][0])
+
+    def embedding_models(self, tenant: str | None = None) -> dict[str, int]:
+        """Recall items per embedding model (``""``: no vector yet)."""
+        rows = self._fetch(recall_sql.SQL_MODELS, {"t": tenant})
+        return {r[0]: int(r[1]) for r in rows}
+
+    def sessions_behind(self, tenant: str | None = None) -> list[SessionKey]:
+        """Sessions with messages not yet turned into recall items."""
+        rows = self._fetch(recall_sql.SQL_BEHIND_SESSIONS, {"t": tenant})
+        return [SessionKey(r[0], r[1], r[2]) for r in rows]
+
+    def users_with_unindexed_facts(self, tenant: str | None = None) -> list[tuple[str, str]]:
+        rows = self._fetch(recall_sql.SQL_USERS_UNINDEXED_FACTS, {"t": tenant})
+        return [(r[0], r[1]) for r in rows]
+
+    def register_embedding_model(self, model: str, dim: int) -> list[str]:
+        """Record that ``model`` writes vectors here; return the other models that have."""
+        rows = self._fetch(recall_sql.SQL_REGISTER_MODEL, {"model": model, "dim": dim})
+        return [r[0] for r in rows]
+
+    def recall_version(self, tenant: str, user: str) -> str:
+        """Changes when an item of the user is added or removed."""
+        rows = self._fetch(recall_sql.SQL_RECALL_VERSION, {"t": tenant, "u": user})
+        return f"{rows[0][0]}.{rows[0][1]}"
+
+    def unindexed_summaries(self, key: SessionKey) -> list[Summary]:
+        rows = self._fetch(recall_sql.SQL_UNINDEXED_SUMMARIES, _key_params(key))
+        return [_row_to_summary(r) for r in rows]
+
+    def unindexed_facts(self, tenant: str, user: str) -> list[Fact]:
+        rows = self._fetch(recall_sql.SQL_UNINDEXED_FACTS, {"t": tenant, "u": user})
+        return [_row_to_fact(r) for r in rows]
+
+    def search_recall(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """Run a statement made by :func:`~langmem_tiered.store.recall_sql.search_sql`."""
+        return self._fetch(sql, params)
 
     def record_usage_batch(
         self, rows: Sequence[tuple[SessionKey, str, int, int, int, int]]

@@ -1,0 +1,458 @@
+# WARNING: this file is generated from langmem_tiered/recall/_recall_async.py by tools/async_to_sync.py. DO NOT EDIT.
+"""Semantic recall behind the engine: background indexing, embedding, search, backfill, and
+the ``recalled`` context block (the sync twin ``_recall.py`` is generated).
+
+Indexing never runs in the append path. After an append the engine schedules a background
+job per session that turns the new messages into items (spans of turns, see
+:mod:`langmem_tiered.recall.items`), stores them with their full-text vectors, advancing the
+session's ``recall_upto_seq`` with a compare-and-set in the same transaction (so two processes
+never index one batch twice), and then embeds them. New summary versions and facts are indexed
+by the same jobs. ``flush()`` waits for all of it; :func:`backfill` catches up whatever is
+missing (sessions written while recall was off, items without a vector of the current model).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection, Sequence
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from ..context.bundle import ContextBlock
+from ..context.compose import ContextRequest
+from ..errors import InvalidInputError, ModelError
+from ..models import SessionKey, check_json_value
+from ..store.recall_sql import search_sql
+from .embedders import check_vectors
+from .items import (
+    fact_item,
+    message_items,
+    query_configs,
+    search_terms,
+    summary_item,
+    vector_literal,
+)
+from .model import RECALL_KINDS, RecallHit, SourceMessage
+
+__all__ = [
+    "RecallProvider",
+    "backfill",
+    "embed_items",
+    "index_facts_once",
+    "index_session_once",
+    "recall",
+]
+_log = logging.getLogger("langmem_tiered")
+INDEX_BATCH = 64
+"Messages turned into items (and embedded) per background step."
+FACTS_BATCH = 500
+"Facts indexed per background step (the store reads at most this many at once)."
+Progress = Callable[[str, int, int], None]
+"``progress(stage, done, total)``: how a long operation reports where it is."
+
+
+def vectors_ready(memory: Any) -> bool:
+    """Whether the memory's embedder can be used: pgvector present, column and index made.
+
+    Also records the model; vectors of other models are then "stale" (kept, never compared
+    with this model's queries, re-embedded by ``backfill``)."""
+    embedder = memory._embedder
+    if embedder is None:
+        return False
+    if memory._vectors is None:
+        store = memory._ready()
+        ok = store.ensure_vectors(embedder.dimension)
+        if ok:
+            others = store.register_embedding_model(embedder.model_id, embedder.dimension)
+            memory._stale_models = others
+            if others:
+                _log.warning(
+                    "recall items embedded by %s exist; this memory embeds with %s: run backfill() to re-embed them (until then they are found by full text only)",
+                    ", ".join(others),
+                    embedder.model_id,
+                )
+        else:
+            _log.warning("the server has no pgvector: recall is full-text only")
+        memory._vectors = ok
+    return bool(memory._vectors)
+
+
+def embed_items(memory: Any, rows: Sequence[tuple[str, str, int, str]]) -> int:
+    """Embed items ``(tenant, user, item_id, text)`` with the memory's embedder and store the
+    vectors; returns how many were embedded (0 without an embedder or pgvector)."""
+    embedder = memory._embedder
+    if not rows or embedder is None or (not vectors_ready(memory)):
+        return 0
+    store = memory._ready()
+    texts = [r[3] for r in rows]
+    try:
+        raw = embedder.embed_documents(texts)
+    except Exception as exc:
+        raise ModelError(f"embedder {embedder.model_id} failed: {exc}") from exc
+    vectors = check_vectors(embedder, raw, len(texts))
+    store.set_embeddings(
+        [(r[0], r[1], r[2]) for r in rows],
+        [vector_literal(v) for v in vectors],
+        model=embedder.model_id,
+        dim=embedder.dimension,
+    )
+    memory._stats["items_embedded"] += len(rows)
+    return len(rows)
+
+
+def index_session_once(memory: Any, key: SessionKey) -> bool:
+    """Index the session's next batch of messages (and any new summary); True if more remain."""
+    store = memory._ready()
+    count = memory._tokenizer.count
+    config = memory.text_search
+    more = False
+    upto, last_seq = store.recall_progress(key)
+    if last_seq > upto:
+        span = memory.recall_span
+        messages = store.messages(
+            key, after_seq=max(0, upto - span + 1), limit=INDEX_BATCH + span - 1
+        )
+        fresh = [m for m in messages if (m.seq or 0) > upto]
+        if fresh:
+            new_upto = fresh[-1].seq or upto
+            drafts = message_items(
+                key.session, messages, start_after=upto, span=span, count=count, config=config
+            )
+            inserted = store.add_recall_items(
+                key.tenant, key.user, drafts, advance=(key, upto, new_upto)
+            )
+            if inserted is None:
+                return False
+            memory._stats["items_indexed"] += len(inserted)
+            tokens = sum((d.token_count for d in drafts))
+            _embed_inserted(memory, key.tenant, key.user, inserted, (key, tokens))
+            more = new_upto < last_seq
+    summaries = store.unindexed_summaries(key)
+    if summaries:
+        drafts = [summary_item(key.session, s, count=count, config=config) for s in summaries]
+        inserted = store.add_recall_items(key.tenant, key.user, drafts)
+        assert inserted is not None
+        memory._stats["items_indexed"] += len(inserted)
+        tokens = sum((d.token_count for d in drafts))
+        _embed_inserted(memory, key.tenant, key.user, inserted, (key, tokens))
+    return more
+
+
+def index_facts_once(memory: Any, user: tuple[str, str]) -> bool:
+    """Index the facts of ``(tenant, user)`` not indexed yet; True if more remain."""
+    tenant, user_id = user
+    store = memory._ready()
+    facts = store.unindexed_facts(tenant, user_id)
+    if not facts:
+        return False
+    count = memory._tokenizer.count
+    drafts = [fact_item(f, count=count, config=memory.text_search) for f in facts]
+    inserted = store.add_recall_items(tenant, user_id, drafts)
+    assert inserted is not None
+    memory._stats["items_indexed"] += len(inserted)
+    _embed_inserted(memory, tenant, user_id, inserted, None)
+    return len(facts) >= FACTS_BATCH
+
+
+def _embed_inserted(
+    memory: Any,
+    tenant: str,
+    user: str,
+    inserted: Sequence[tuple[int, str]],
+    spend: tuple[SessionKey, int] | None,
+) -> None:
+    """Embed freshly inserted items; count the tokens against the session when given."""
+    if not inserted or memory._embedder is None:
+        return
+    done = embed_items(memory, [(tenant, user, i, t) for i, t in inserted])
+    if done and spend is not None:
+        memory._spend(spend[0], "embed", input_tokens=spend[1])
+
+
+def _check_when(name: str, value: datetime | None) -> None:
+    if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):
+        raise InvalidInputError(f"{name} must be a timezone-aware datetime")
+
+
+def _check_positive(name: str, value: Any, upper: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or (not 1 <= value <= upper):
+        raise InvalidInputError(f"{name} must be an int in 1..{upper}, got {value!r}")
+    return value
+
+
+@lru_cache(maxsize=256)
+def _sql(
+    dim: int | None,
+    lexical: bool,
+    configs: int,
+    session: bool,
+    since: bool,
+    until: bool,
+    exclude: bool,
+    recency: bool,
+) -> str:
+    return search_sql(
+        dim=dim,
+        lexical=lexical,
+        configs=configs,
+        session=session,
+        since=since,
+        until=until,
+        exclude=exclude,
+        recency=recency,
+    )
+
+
+def recall(
+    memory: Any,
+    tenant: str,
+    user: str,
+    query: str,
+    *,
+    k: int = 10,
+    session: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    kinds: Collection[str] | None = None,
+    exclude_after: tuple[str, int] | None = None,
+    recency_weight: float = 0.0,
+    rrf_k: float | None = None,
+    candidates: int | None = None,
+) -> list[RecallHit]:
+    """Hybrid search over the user's recall items (see ``AsyncSession.recall``)."""
+    if not isinstance(query, str):
+        raise InvalidInputError("query must be a string")
+    check_json_value(query, "query")
+    _check_positive("k", k, 1000)
+    _check_when("since", since)
+    _check_when("until", until)
+    wanted = list(RECALL_KINDS if kinds is None else kinds)
+    if isinstance(kinds, str) or not wanted or any((x not in RECALL_KINDS for x in wanted)):
+        raise InvalidInputError(f"kinds is a non-empty collection of {RECALL_KINDS}")
+    if not isinstance(recency_weight, (int, float)) or not 0 <= recency_weight <= 10:
+        raise InvalidInputError("recency_weight must be between 0 and 10")
+    rrf = memory.recall_rrf_k if rrf_k is None else rrf_k
+    if not isinstance(rrf, (int, float)) or not 0 <= rrf <= 10000:
+        raise InvalidInputError("rrf_k must be between 0 and 10000")
+    n = _check_positive("candidates", candidates or max(memory.recall_candidates, k), 10000)
+    store = memory._ready()
+    if not query.strip():
+        return []
+    params: dict[str, Any] = {
+        "t": tenant,
+        "u": user,
+        "s": session,
+        "kinds": wanted,
+        "since": since,
+        "until": until,
+        "n": max(n, k),
+        "k": k,
+        "rrf_k": float(rrf),
+        "wv": 1.0,
+        "wt": 1.0,
+        "wr": float(recency_weight),
+    }
+    if exclude_after is not None:
+        params["xs"], params["xa"] = exclude_after
+    dim = None
+    embedder = memory._embedder
+    if embedder is not None and vectors_ready(memory):
+        try:
+            raw = embedder.embed_query(query)
+        except Exception as exc:
+            raise ModelError(f"embedder {embedder.model_id} failed: {exc}") from exc
+        params["q"] = vector_literal(check_vectors(embedder, [raw], 1)[0])
+        params["model"] = embedder.model_id
+        dim = embedder.dimension
+    terms, content_terms = search_terms(query)
+    configs = query_configs(query, memory.text_search) if terms else []
+    if terms:
+        params.update(terms=terms, content_terms=content_terms)
+        params.update(
+            words=terms.replace(" or ", " "), content_words=content_terms.replace(" or ", " ")
+        )
+        params.update({f"cfg{i}": c for i, c in enumerate(configs)})
+    if dim is None and (not terms):
+        return []
+    sql = _sql(
+        dim,
+        bool(terms),
+        len(configs),
+        session is not None,
+        since is not None,
+        until is not None,
+        exclude_after is not None,
+        recency_weight > 0,
+    )
+    rows = store.search_recall(sql, params)
+    memory._stats["recalls"] += 1
+    return [_hit(row) for row in rows]
+
+
+def _hit(row: Sequence[Any]) -> RecallHit:
+    (
+        item_id,
+        kind,
+        session,
+        seq_from,
+        seq_to,
+        fact_id,
+        text,
+        tokens,
+        occurred_at,
+        score,
+        vr,
+        tr,
+        similarity,
+        sources,
+    ) = row
+    seqs = list(range(seq_from, seq_to + 1)) if seq_from is not None and seq_to is not None else []
+    return RecallHit(
+        item_id=item_id,
+        kind=kind,
+        text=text,
+        score=float(score),
+        tokens=tokens,
+        session=session,
+        seqs=seqs,
+        sources=[
+            SourceMessage(
+                session=session, seq=s[0], id=s[1], role=s[2], created_at=s[3], metadata=s[4]
+            )
+            for s in sources or ()
+        ],
+        fact_id=fact_id,
+        occurred_at=occurred_at,
+        vector_rank=vr,
+        text_rank=tr,
+        similarity=similarity,
+    )
+
+
+def backfill(
+    memory: Any,
+    *,
+    tenant: str | None = None,
+    reembed: bool = True,
+    progress: Progress | None = None,
+    batch: int = INDEX_BATCH,
+) -> dict[str, int]:
+    """Index every session, summary and fact not yet indexed, then (``reembed``) embed every
+    item without a vector of the current model. Idempotent and resumable: it only ever does
+    what is missing, so running it twice, or after an interruption, is safe."""
+    store = memory._ready()
+    out = {"sessions": 0, "items_indexed": 0, "items_embedded": 0}
+    before = memory._stats["items_indexed"]
+    behind = store.sessions_behind(tenant)
+    for i, key in enumerate(behind):
+        while index_session_once(memory, key):
+            pass
+        out["sessions"] += 1
+        if progress is not None:
+            progress("index", i + 1, len(behind))
+    users = store.users_with_unindexed_facts(tenant)
+    for i, pair in enumerate(users):
+        while index_facts_once(memory, pair):
+            pass
+        if progress is not None:
+            progress("facts", i + 1, len(users))
+    out["items_indexed"] = memory._stats["items_indexed"] - before
+    embedder = memory._embedder
+    if reembed and embedder is not None and vectors_ready(memory):
+        total = store.count_stale_items(embedder.model_id, tenant)
+        after: tuple[str, str, int] = ("", "", 0)
+        while True:
+            rows = store.stale_items(embedder.model_id, tenant=tenant, after=after, limit=batch)
+            if not rows:
+                break
+            out["items_embedded"] += embed_items(memory, rows)
+            after = rows[-1][:3]
+            if progress is not None:
+                progress("embed", out["items_embedded"], total)
+        memory._stale_models = [] if tenant is None else memory._stale_models
+    return out
+
+
+class RecallProvider:
+    """The ``recalled`` block of a composed context: what the user said before, found by the
+    query's meaning, beyond what the summary and the recent turns already hold.
+
+    Args:
+        k: Items searched for.
+        budget_fraction: Share of the context budget the block may take.
+        kinds: Item kinds recalled.
+        recency_weight: Passed to the search (0: meaning only).
+    """
+
+    name = "recalled"
+
+    def __init__(
+        self,
+        k: int = 8,
+        *,
+        budget_fraction: float = 0.25,
+        kinds: Collection[str] = RECALL_KINDS,
+        recency_weight: float = 0.0,
+    ) -> None:
+        if not 0 < budget_fraction <= 1:
+            raise InvalidInputError("budget_fraction must be in (0, 1]")
+        self.k = _check_positive("k", k, 1000)
+        self.budget_fraction = budget_fraction
+        self.kinds = tuple(kinds)
+        self.recency_weight = recency_weight
+
+    def provide(self, request: ContextRequest) -> ContextBlock | None:
+        if not request.query or not request.query.strip():
+            return None
+        memory = request.memory
+        store = memory._ready()
+        key = SessionKey(request.tenant, request.user, request.session)
+        upto, _, _, _ = store.summary_state(key)
+        hits = recall(
+            memory,
+            request.tenant,
+            request.user,
+            request.query,
+            k=self.k,
+            kinds=self.kinds,
+            exclude_after=(request.session, upto),
+            recency_weight=self.recency_weight,
+        )
+        budget = int(request.budget_tokens * self.budget_fraction)
+        parts: list[str] = []
+        used = 0
+        items = []
+        for hit in hits:
+            text = _hit_text(hit)
+            tokens = memory._tokenizer.count(text)
+            if used + tokens > budget:
+                continue
+            parts.append(text)
+            used += tokens
+            items.append({"item_id": hit.item_id, **hit.provenance})
+        if not parts:
+            return None
+        text = """
+
+""".join(parts)
+        return ContextBlock(
+            name="recalled",
+            text=text,
+            tokens=memory._tokenizer.count(text),
+            trim_unit="paragraph",
+            metadata={"items": items},
+        )
+
+    def cache_token(self, request: ContextRequest) -> str:
+        if not request.query or not request.query.strip():
+            return "-"
+        store = request.memory._ready()
+        version = store.recall_version(request.tenant, request.user)
+        return f"{version}:{self.k}:{self.budget_fraction}:{sorted(self.kinds)}"
+
+
+def _hit_text(hit: RecallHit) -> str:
+    when = hit.occurred_at.date().isoformat()
+    label = {"message": "conversation", "summary": "summary", "fact": "fact"}[hit.kind]
+    return f"[{label}, {when}]\n{hit.text}"

@@ -1,0 +1,194 @@
+"""Turning messages, summaries and facts into recall items, and queries into search terms.
+
+Pure code (no I/O): the engine's background job calls these builders and hands the drafts to
+the store, which computes the full-text vector in Postgres with the draft's text-search
+configuration and stores the embedding beside it.
+
+Message items are *spans* of consecutive turns of one session rather than single turns: a turn
+alone is often too short to be found by its meaning ("Yes, last Tuesday!") and an answer is
+often spread over a question and its reply. Each span's provenance is the seq range it covers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..compression.extractive import STOPWORDS, fold_text
+from ..errors import ConfigurationError
+from ..facts.model import Fact
+from ..models import Message, Summary
+
+__all__ = [
+    "TEXT_SEARCH_CONFIGS",
+    "ItemDraft",
+    "detect_config",
+    "fact_item",
+    "message_items",
+    "message_line",
+    "query_configs",
+    "search_terms",
+    "summary_item",
+    "vector_literal",
+]
+
+TEXT_SEARCH_CONFIGS: tuple[str, ...] = ("english", "portuguese", "spanish", "simple")
+"""Postgres text-search configurations recall uses (``simple``: no stemming, no stopwords)."""
+
+_ALL_STOPWORDS = frozenset().union(*STOPWORDS.values())
+_WORD = re.compile(r"\w+")
+MAX_QUERY_TERMS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class ItemDraft:
+    """A recall item before it is stored (the store adds its tsvector and embedding)."""
+
+    kind: str
+    source_key: str
+    session: str | None
+    seq_from: int | None
+    seq_to: int | None
+    text: str
+    token_count: int
+    ts_config: str
+    occurred_at: datetime
+    fact_id: int | None = None
+
+
+def detect_config(text: str, default: str = "simple") -> str:
+    """The text-search configuration for ``text``: the language whose function words it uses
+    most (English, Portuguese, Spanish), or ``default`` when none clearly dominates."""
+    words = _WORD.findall(fold_text(text))
+    counts = sorted(
+        ((sum(w in stop for w in words), name) for name, stop in STOPWORDS.items()),
+        reverse=True,
+    )
+    (best, name), (second, _) = counts[0], counts[1]
+    if best >= 2 and best > second:
+        return name
+    return default
+
+
+def check_config(config: str) -> str:
+    if config not in (*TEXT_SEARCH_CONFIGS, "auto"):
+        raise ConfigurationError(
+            f"text_search must be 'auto' or one of {TEXT_SEARCH_CONFIGS}, got {config!r}"
+        )
+    return config
+
+
+def message_line(message: Message) -> str:
+    """One turn as recall text: ``role: text`` (the speaker's ``name`` when it has one),
+    tool calls as ``name(arguments)``."""
+    who = message.name or message.role
+    parts = [message.text] if message.text else []
+    for call in message.tool_calls:
+        parts.append(f"{call.name}({json.dumps(call.arguments, ensure_ascii=False)})")
+    return f"{who}: {' '.join(parts)}".strip()
+
+
+def message_items(
+    session: str,
+    messages: Sequence[Message],
+    *,
+    start_after: int,
+    span: int,
+    count: Callable[[str], int],
+    config: str,
+) -> list[ItemDraft]:
+    """Spans of ``span`` consecutive turns ending at each message after ``start_after``.
+
+    ``messages`` are the session's messages in seq order, including up to ``span - 1`` before
+    ``start_after`` as the leading context of the first new spans. Each new message ends
+    exactly one span (its ``source_key`` is that message's seq), so building again from the
+    same point creates the same items.
+    """
+    out: list[ItemDraft] = []
+    for i, message in enumerate(messages):
+        seq = message.seq or 0
+        if seq <= start_after:
+            continue
+        window = [m for m in messages[max(0, i - span + 1) : i + 1] if message_line(m)]
+        if not window:
+            continue
+        text = "\n".join(message_line(m) for m in window)
+        out.append(
+            ItemDraft(
+                kind="message",
+                source_key=f"m:{session}:{seq}",
+                session=session,
+                seq_from=window[0].seq,
+                seq_to=seq,
+                text=text,
+                token_count=count(text),
+                ts_config=config if config != "auto" else detect_config(text),
+                occurred_at=message.created_at or window[0].created_at,  # type: ignore[arg-type]
+            )
+        )
+    return out
+
+
+def summary_item(
+    session: str, summary: Summary, *, count: Callable[[str], int], config: str
+) -> ItemDraft:
+    """A running-summary snapshot; its provenance is the range that version folded in."""
+    return ItemDraft(
+        kind="summary",
+        source_key=f"s:{session}:{summary.version}",
+        session=session,
+        seq_from=summary.from_seq,
+        seq_to=summary.upto_seq,
+        text=summary.text,
+        token_count=summary.token_count or count(summary.text),
+        ts_config=config if config != "auto" else detect_config(summary.text),
+        occurred_at=summary.created_at,
+    )
+
+
+def fact_text(fact: Fact) -> str:
+    value = fact.value if isinstance(fact.value, str) else json.dumps(fact.value, ensure_ascii=False)
+    return f"{fact.key.replace('_', ' ')}: {value}"
+
+
+def fact_item(fact: Fact, *, count: Callable[[str], int], config: str) -> ItemDraft:
+    """A fact as ``key words: value``; its provenance is the messages it was read from."""
+    text = fact_text(fact)
+    return ItemDraft(
+        kind="fact",
+        source_key=f"f:{fact.id}",
+        session=fact.source_session,
+        seq_from=fact.source_seq_from,
+        seq_to=fact.source_seq_to,
+        text=text,
+        token_count=count(text),
+        ts_config=config if config != "auto" else detect_config(text, default="simple"),
+        occurred_at=fact.valid_at,
+        fact_id=fact.id,
+    )
+
+
+def search_terms(query: str) -> tuple[str, str]:
+    """Words of ``query`` for ``websearch_to_tsquery`` as an OR of terms: all of them (for a
+    language configuration, which drops its own stopwords) and without any language's
+    stopwords (for ``simple``, which keeps them)."""
+    words = [w for w in _WORD.findall(query.casefold()) if w != "or"][:MAX_QUERY_TERMS]
+    content = [w for w in words if fold_text(w) not in _ALL_STOPWORDS]
+    return " or ".join(words), " or ".join(content)
+
+
+def query_configs(query: str, config: str) -> list[str]:
+    """Language configurations to parse a query with: the fixed one, else the query's detected
+    language, else all three (items of undetected language use ``simple``, always added)."""
+    if config != "auto":
+        return [config]
+    found = detect_config(query, default="")
+    return [found] if found else ["english", "portuguese", "spanish"]
+
+
+def vector_literal(vector: Sequence[float]) -> str:
+    """pgvector's text form of a vector: ``[0.1,0.2,...]``."""
+    return "[" + ",".join(f"{x:.7g}" for x in vector) + "]"

@@ -1,0 +1,78 @@
+"""Pure data of semantic recall: what a search returns, and where each hit came from."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["RECALL_KINDS", "RecallHit", "RecallKind", "SourceMessage"]
+
+RecallKind = Literal["message", "summary", "fact"]
+RECALL_KINDS: tuple[str, ...] = ("message", "summary", "fact")
+
+
+class SourceMessage(BaseModel):
+    """One message a recall hit was made from (its provenance)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    session: str
+    seq: int
+    id: str
+    role: str
+    created_at: datetime
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class RecallHit(BaseModel):
+    """One recalled item, best first in a result list.
+
+    Attributes:
+        item_id: The recall item's id (stable while the item exists).
+        kind: ``message`` (a span of turns), ``summary`` (a running-summary snapshot) or
+            ``fact``.
+        text: What the item says; what a prompt would include.
+        score: Fused score (reciprocal-rank fusion of the vector and full-text rankings, plus
+            recency when asked); comparable within one result list only.
+        tokens: Token count of ``text``.
+        session: The session the item comes from (None for a fact stated outside sessions).
+        seqs: Seqs of the source messages in that session (a summary: the range it folded; a
+            fact: the messages it was read from; empty for a fact asserted through the API).
+        sources: The source messages themselves (id, role, time, metadata) when they still
+            exist; a fact's or summary's sources are given as far as the messages are kept.
+        fact_id: The fact row of a ``fact`` hit.
+        occurred_at: When the source was said (or the fact became true).
+        vector_rank: 1-based rank in the vector ranking, None if not in it.
+        text_rank: 1-based rank in the full-text ranking, None if not in it.
+        similarity: Cosine similarity to the query (None if not in the vector ranking).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    item_id: int
+    kind: RecallKind
+    text: str
+    score: float
+    tokens: int
+    session: str | None
+    seqs: list[int]
+    sources: list[SourceMessage] = Field(default_factory=list)
+    fact_id: int | None = None
+    occurred_at: datetime
+    vector_rank: int | None = None
+    text_rank: int | None = None
+    similarity: float | None = None
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """Where the hit came from, as plain data: session, seqs, message ids and metadata."""
+        return {
+            "kind": self.kind,
+            "session": self.session,
+            "seqs": list(self.seqs),
+            "message_ids": [s.id for s in self.sources],
+            "metadata": [dict(s.metadata) for s in self.sources],
+            "fact_id": self.fact_id,
+        }
