@@ -63,18 +63,6 @@ from .models import (
     check_message_for_write,
     coerce_message,
 )
-from .store._pg_async import AsyncPostgresStore
-from .store.embedded import default_data_path, start_embedded
-from .tiers._inprocess_async import AsyncInProcessTier
-from .tiers._redis_async import AsyncRedisTier
-from .tiers.base import (
-    DEFAULT_HOT_TTL_SECONDS,
-    DEFAULT_WINDOW_SIZE,
-    HotRead,
-    HotState,
-    usable_window,
-)
-from .tiers.protocol_async import AsyncHotTier
 from .recall._recall_async import (
     AsyncRecallProvider,
     Progress,
@@ -87,6 +75,18 @@ from .recall._recall_async import (
 from .recall.embedders import Embedder, resolve_embedder
 from .recall.items import check_config
 from .recall.model import RecallHit
+from .store._pg_async import AsyncPostgresStore
+from .store.embedded import default_data_path, start_embedded
+from .tiers._inprocess_async import AsyncInProcessTier
+from .tiers._redis_async import AsyncRedisTier
+from .tiers.base import (
+    DEFAULT_HOT_TTL_SECONDS,
+    DEFAULT_WINDOW_SIZE,
+    HotRead,
+    HotState,
+    usable_window,
+)
+from .tiers.protocol_async import AsyncHotTier
 from .tokens import Tokenizer, default_tokenizer, message_tokens
 from .tokens.meter import EconomyPolicy, TokenMeter, UsageEvent
 

@@ -68,7 +68,7 @@ def vectors_ready(memory: Any) -> bool:
             memory._stale_models = others
             if others:
                 _log.warning(
-                    "recall items embedded by %s exist; this memory embeds with %s: run backfill() to re-embed them (until then they are found by full text only)",
+                    "recall items embedded by %s exist; this memory embeds with %s: run backfill() to re-embed them (until then only full text finds them)",
                     ", ".join(others),
                     embedder.model_id,
                 )

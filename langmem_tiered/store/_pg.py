@@ -676,6 +676,7 @@ class PostgresStore:
             "tokens": [d.token_count for d in drafts],
             "cfgs": [d.ts_config for d in drafts],
             "times": [d.occurred_at for d in drafts],
+            "search": [d.search_text for d in drafts],
         }
         with _store_errors():
             with self._pool.connection() as conn, conn.transaction():

@@ -42,10 +42,10 @@ SELECT %(t)s, %(u)s, d.kind, d.source_key, d.session_id, d.seq_from, d.seq_to, d
        d.occurred_at
 FROM unnest(%(kinds)s::text[], %(keys)s::text[], %(sessions)s::text[], %(froms)s::bigint[],
             %(tos)s::bigint[], %(facts)s::bigint[], %(texts)s::text[], %(tokens)s::integer[],
-            %(cfgs)s::text[], %(times)s::timestamptz[])
+            %(cfgs)s::text[], %(times)s::timestamptz[], %(search)s::text[])
      AS d(kind, source_key, session_id, seq_from, seq_to, fact_id, text, token_count, cfg,
-          occurred_at)
-CROSS JOIN LATERAL (SELECT to_tsvector(d.cfg::regconfig, d.text) AS tsv) v
+          occurred_at, search_text)
+CROSS JOIN LATERAL (SELECT to_tsvector(d.cfg::regconfig, coalesce(d.search_text, d.text)) AS tsv) v
 ON CONFLICT (tenant_id, user_id, source_key) DO NOTHING
 RETURNING item_id, text
 """
@@ -88,9 +88,10 @@ WHERE (%(t)s::text IS NULL OR s.tenant_id = %(t)s)
        OR EXISTS (SELECT 1 FROM lmt_summaries sm
                   WHERE sm.tenant_id = s.tenant_id AND sm.user_id = s.user_id
                     AND sm.session_id = s.session_id
-                    AND NOT EXISTS (SELECT 1 FROM lmt_recall_items i
-                                    WHERE i.tenant_id = sm.tenant_id AND i.user_id = sm.user_id
-                                      AND i.source_key = 's:' || sm.session_id || ':' || sm.version)))
+                    AND NOT EXISTS (
+                        SELECT 1 FROM lmt_recall_items i
+                        WHERE i.tenant_id = sm.tenant_id AND i.user_id = sm.user_id
+                          AND i.source_key = 's:' || sm.session_id || ':' || sm.version)))
 ORDER BY s.tenant_id, s.user_id, s.session_id
 """
 
@@ -176,7 +177,9 @@ def _scope(alias: str, *, session: bool, since: bool, until: bool, exclude: bool
         parts.append(f"{a}occurred_at < %(until)s")
     if exclude:
         # items wholly inside the recent window of the current session
-        parts.append(f"NOT ({a}kind = 'message' AND {a}session_id = %(xs)s AND {a}seq_from > %(xa)s)")
+        parts.append(
+            f"NOT ({a}kind = 'message' AND {a}session_id = %(xs)s AND {a}seq_from > %(xa)s)"
+        )
     return " AND ".join(parts)
 
 
@@ -264,7 +267,7 @@ text_ranked AS (
 )"""
         )
         ranked.append("SELECT item_id, vr, tr, NULL::float8 AS dist FROM text_ranked")
-    recency = (
+    recency_term = (
         "+ %(wr)s / (%(rrf_k)s + row_number() OVER (ORDER BY i.occurred_at DESC, i.item_id))"
         if recency
         else ""
@@ -280,7 +283,7 @@ fused AS (
     SELECT i.item_id, i.kind, i.session_id, i.seq_from, i.seq_to, i.fact_id, i.text,
            i.token_count, i.occurred_at,
            coalesce(%(wv)s / (%(rrf_k)s + c.vr), 0) + coalesce(%(wt)s / (%(rrf_k)s + c.tr), 0)
-           {recency} AS score,
+           {recency_term} AS score,
            c.vr, c.tr, 1 - c.dist AS similarity
     FROM candidates c
     JOIN lmt_recall_items i ON i.tenant_id = %(t)s AND i.user_id = %(u)s AND i.item_id = c.item_id
