@@ -1354,6 +1354,7 @@ class Session:
         kinds: Collection[str] | None = None,
         exclude_recent: bool = False,
         recency_weight: float = 0.0,
+        mode: str = "hybrid",
     ) -> list[RecallHit]:
         """Find what was said before by meaning and words (hybrid search), best first.
 
@@ -1371,9 +1372,11 @@ class Session:
             exclude_recent: Leave out message spans wholly inside this session's unsummarized
                 recent turns (what a composed context shows verbatim).
             recency_weight: Weight of a recency ranking fused with the others (0: none).
+            mode: ``"hybrid"`` (vectors and full text fused), ``"vector"`` or ``"text"``.
 
         Raises:
             InvalidInputError: a bad argument (nothing is searched).
+            ConfigurationError: ``mode="vector"`` without an embedder (or pgvector).
         """
         if scope not in ("user", "session"):
             raise InvalidInputError("scope is 'user' or 'session'")
@@ -1395,6 +1398,7 @@ class Session:
             kinds=kinds,
             exclude_after=exclude,
             recency_weight=recency_weight,
+            mode=mode,
         )
 
     @property
@@ -1483,6 +1487,7 @@ class UserHandle:
         until: datetime | None = None,
         kinds: Collection[str] | None = None,
         recency_weight: float = 0.0,
+        mode: str = "hybrid",
     ) -> list[RecallHit]:
         """Hybrid search over the user's recall items (all sessions, or ``session``); see
         :meth:`AsyncSession.recall`."""
@@ -1499,6 +1504,7 @@ class UserHandle:
             until=until,
             kinds=kinds,
             recency_weight=recency_weight,
+            mode=mode,
         )
 
     def search_facts(

@@ -1412,6 +1412,7 @@ class AsyncSession:
         kinds: Collection[str] | None = None,
         exclude_recent: bool = False,
         recency_weight: float = 0.0,
+        mode: str = "hybrid",
     ) -> list[RecallHit]:
         """Find what was said before by meaning and words (hybrid search), best first.
 
@@ -1429,9 +1430,11 @@ class AsyncSession:
             exclude_recent: Leave out message spans wholly inside this session's unsummarized
                 recent turns (what a composed context shows verbatim).
             recency_weight: Weight of a recency ranking fused with the others (0: none).
+            mode: ``"hybrid"`` (vectors and full text fused), ``"vector"`` or ``"text"``.
 
         Raises:
             InvalidInputError: a bad argument (nothing is searched).
+            ConfigurationError: ``mode="vector"`` without an embedder (or pgvector).
         """
         if scope not in ("user", "session"):
             raise InvalidInputError("scope is 'user' or 'session'")
@@ -1453,6 +1456,7 @@ class AsyncSession:
             kinds=kinds,
             exclude_after=exclude,
             recency_weight=recency_weight,
+            mode=mode,
         )
 
     @property
@@ -1543,6 +1547,7 @@ class AsyncUserHandle:
         until: datetime | None = None,
         kinds: Collection[str] | None = None,
         recency_weight: float = 0.0,
+        mode: str = "hybrid",
     ) -> list[RecallHit]:
         """Hybrid search over the user's recall items (all sessions, or ``session``); see
         :meth:`AsyncSession.recall`."""
@@ -1559,6 +1564,7 @@ class AsyncUserHandle:
             until=until,
             kinds=kinds,
             recency_weight=recency_weight,
+            mode=mode,
         )
 
     async def search_facts(

@@ -1,6 +1,7 @@
 """The demo: a short clinic-booking conversation (Portuguese, as in the seeds) on the embedded
 default, offline. It shows what was stored, hot versus durable read times, session state
-instead of history, and that the history survives a restart of the database server.
+instead of history, temporal facts, the running summary, semantic recall, the composed context,
+and that the history survives a restart of the database server.
 
 Run it with ``python -m langmem_tiered demo`` or ``langmem-tiered demo``.
 """
@@ -182,7 +183,23 @@ def run_demo(path: str | Path | None = None, *, console: Console | None = None) 
             f"({version.token_count} tokens, {version.summarizer}):"
         )
         console.print(version.text, style="dim")
+    status = memory.recall_status()
+    console.rule(
+        "[bold]Semantic recall[/bold] "
+        f"({status['embedder'] or 'full text only: pip install langmem-tiered[embeddings]'})"
+    )
+    question = "qual horário ela prefere?"
+    hits = session.recall(question, k=3)
+    console.print(f"recall([italic]{question!r}[/italic]):")
+    for hit in hits:
+        seqs = f"seq {hit.seqs[0]}-{hit.seqs[-1]}" if hit.seqs else "no messages"
+        console.print(
+            f"  [bold]{hit.score:.4f}[/bold] {hit.kind} ({seqs}, "
+            f"{hit.occurred_at:%Y-%m-%d}): " + hit.text.replace("\n", " | ")[:110],
+            highlight=False,
+        )
     bundle = session.context(
+        query=question,
         budget_tokens=DEMO_BUDGET,
         input="Qual é o endereço da clínica?",
         system="Você é a assistente virtual da Clínica Sorriso.",
@@ -236,4 +253,6 @@ def run_demo(path: str | Path | None = None, *, console: Console | None = None) 
         "full_history_tokens": bundle.full_history_tokens,
         "tokens_saved": bundle.tokens_saved,
         "facts": [(f.key, f.value, f.invalid_at is None) for f in shown],
+        "recall": [(h.kind, h.seqs) for h in hits],
+        "embedder": status["embedder"],
     }

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..context.bundle import ContextBlock
 from ..context.compose import ContextRequest
-from ..errors import InvalidInputError, ModelError
+from ..errors import ConfigurationError, InvalidInputError, ModelError
 from ..models import SessionKey, check_json_value
 from ..store.recall_sql import search_sql
 from .embedders import check_vectors
@@ -222,10 +222,13 @@ async def recall(
     recency_weight: float = 0.0,
     rrf_k: float | None = None,
     candidates: int | None = None,
+    mode: str = "hybrid",
 ) -> list[RecallHit]:
     """Hybrid search over the user's recall items (see ``AsyncSession.recall``)."""
     if not isinstance(query, str):
         raise InvalidInputError("query must be a string")
+    if mode not in ("hybrid", "vector", "text"):
+        raise InvalidInputError("mode is 'hybrid', 'vector' or 'text'")
     check_json_value(query, "query")
     _check_positive("k", k, 1000)
     _check_when("since", since)
@@ -260,7 +263,9 @@ async def recall(
         params["xs"], params["xa"] = exclude_after
     dim = None
     embedder = memory._embedder
-    if embedder is not None and await vectors_ready(memory):
+    if mode == "vector" and (embedder is None or not await vectors_ready(memory)):
+        raise ConfigurationError("vector recall needs an embedder and pgvector")
+    if mode != "text" and embedder is not None and await vectors_ready(memory):
         try:
             raw = await embedder.aembed_query(query)
         except Exception as exc:
@@ -268,7 +273,7 @@ async def recall(
         params["q"] = vector_literal(check_vectors(embedder, [raw], 1)[0])
         params["model"] = embedder.model_id
         dim = embedder.dimension
-    terms, content_terms = search_terms(query)
+    terms, content_terms = search_terms(query) if mode != "vector" else ("", "")
     configs = query_configs(query, memory.text_search) if terms else []
     if terms:
         params.update(terms=terms, content_terms=content_terms)

@@ -120,7 +120,13 @@ def message_items(
         seq = message.seq or 0
         if seq <= start_after:
             continue
-        window = [m for m in messages[max(0, i - span + 1) : i + 1] if message_line(m)]
+        if message.role == "system":
+            continue  # instructions, not conversation: never an item, never in a span
+        window = [
+            m
+            for m in messages[max(0, i - span + 1) : i + 1]
+            if m.role != "system" and message_line(m)
+        ]
         if not window:
             continue
         text = "\n".join(message_line(m) for m in window)
