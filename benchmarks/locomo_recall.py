@@ -21,8 +21,12 @@ Configurations, all in the same run and over the same ingested data:
 * ``bm25-turns``: the reference: BM25 (k1 1.2, b 0.75, ``rank-bm25`` when installed, else the
   same formula here) over single turns "speaker: text [shares caption]", lowercase ``\\w+``.
 
+Each k is a separate ``recall(question, k, max_tokens=k * --tokens-per-item)`` call (100 per
+item by default: the goal is 10 items within 1000 tokens); overlapping spans come back merged.
+
 Output: one line per configuration (recall@k for each ``--k``, hit@k, tokens@k, p50/p99
-latency), recall per category, and the final line ``hybrid recall@10 = X, tokens = T``.
+latency over all calls), recall per category, and the final line
+``hybrid recall@10 = X, tokens = T``.
 
 Usage::
 
@@ -191,19 +195,20 @@ class Tally:
 
     def add(
         self,
-        ranked_sources: list[set[str]],
-        ranked_tokens: list[int],
+        k: int,
+        sources: list[set[str]],
+        tokens: list[int],
         evidence: set[str],
         category: int,
         ms: float,
     ) -> None:
-        for k in self.ks:
-            found: set[str] = set().union(*ranked_sources[:k]) if ranked_sources[:k] else set()
-            r = len(found & evidence) / len(evidence)
-            self.recall[k].append(r)
-            self.hit[k].append(1.0 if found & evidence else 0.0)
-            self.tokens[k].append(sum(ranked_tokens[:k]))
-            self.by_category[category][k].append(r)
+        """One question's top-``k`` result: each item's source dia_ids and tokens."""
+        found: set[str] = set().union(*sources[:k]) if sources else set()
+        r = len(found & evidence) / len(evidence)
+        self.recall[k].append(r)
+        self.hit[k].append(1.0 if found & evidence else 0.0)
+        self.tokens[k].append(sum(tokens[:k]))
+        self.by_category[category][k].append(r)
         self.latency_ms.append(ms)
 
     @staticmethod
@@ -234,6 +239,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--kinds", default="message", help="item kinds recalled (message,summary,fact)"
     )
     parser.add_argument("--conversations", type=int, default=0, help="only the first N")
+    parser.add_argument(
+        "--tokens-per-item",
+        type=int,
+        default=100,
+        help="recall(k) gets max_tokens = k x this (0: no budget); the goal is T@10 <= 1000",
+    )
     args = parser.parse_args(argv)
 
     ks = sorted({int(x) for x in args.k.split(",")})
@@ -300,29 +311,36 @@ def main(argv: Sequence[str] | None = None) -> int:
             handle = memory.user(tenant, user)
             for question, category, evidence in questions_of(sample, known):
                 for name in configs:
-                    t0 = time.perf_counter()
-                    hits = handle.recall(question, k=max(ks), kinds=kinds, mode=name)
-                    ms = (time.perf_counter() - t0) * 1000
-                    sources = [{str(s.metadata.get("dia_id")) for s in h.sources} for h in hits]
-                    tallies[name].add(sources, [h.tokens for h in hits], evidence, category, ms)
+                    for k in ks:
+                        budget = args.tokens_per_item * k if args.tokens_per_item else None
+                        t0 = time.perf_counter()
+                        hits = handle.recall(
+                            question, k=k, kinds=kinds, mode=name, max_tokens=budget
+                        )
+                        ms = (time.perf_counter() - t0) * 1000
+                        sources = [{str(s.metadata.get("dia_id")) for s in h.sources} for h in hits]
+                        tokens = [h.tokens for h in hits]
+                        tallies[name].add(k, sources, tokens, evidence, category, ms)
                     ask.advance(1, f"questions {tenant}")
-                t0 = time.perf_counter()
-                scores = bm25.scores(_TOKEN.findall(question.lower()))
-                order = sorted(range(len(docs)), key=lambda i: -scores[i])[: max(ks)]
-                ms = (time.perf_counter() - t0) * 1000
-                tallies["bm25-turns"].add(
-                    [{turns[i]["dia_id"]} for i in order],
-                    [count(docs[i]) for i in order],
-                    evidence,
-                    category,
-                    ms,
-                )
+                for k in ks:
+                    t0 = time.perf_counter()
+                    scores = bm25.scores(_TOKEN.findall(question.lower()))
+                    order = sorted(range(len(docs)), key=lambda i: -scores[i])[:k]
+                    ms = (time.perf_counter() - t0) * 1000
+                    tallies["bm25-turns"].add(
+                        k,
+                        [{turns[i]["dia_id"]} for i in order],
+                        [count(docs[i]) for i in order],
+                        evidence,
+                        category,
+                        ms,
+                    )
                 ask.advance(1, f"questions {tenant}")
         ask.close()
     finally:
         memory.close()
 
-    n_questions = len(tallies["bm25-turns"].latency_ms)
+    n_questions = len(tallies["bm25-turns"].recall[ks[0]])
     print(
         f"\nLoCoMo evidence recall: {len(data)} conversations, {n_questions} questions "
         f"(categories 1-4), items: {kinds}, span {memory.recall_span}, embedder "

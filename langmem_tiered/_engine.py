@@ -159,7 +159,8 @@ class TieredMemory:
             ``portuguese``, ``spanish``, ``simple``, or ``auto`` (each item's language).
         recall_span: Consecutive turns per message item (1 = one item per turn).
         recall_in_context: Add the ``recalled`` block to composed contexts that have a query.
-        recall_rrf_k: Reciprocal-rank-fusion constant of the hybrid search.
+        recall_rrf_k: Reciprocal-rank-fusion constant of the hybrid search (small values
+            favour items ranked high by either side; 10 measured best on LoCoMo).
         recall_candidates: Candidates taken from each ranking before fusion.
     """
 
@@ -202,8 +203,8 @@ class TieredMemory:
         text_search: str = "auto",
         recall_span: int = 3,
         recall_in_context: bool = True,
-        recall_rrf_k: float = 60.0,
-        recall_candidates: int = 50,
+        recall_rrf_k: float = 10.0,
+        recall_candidates: int = 100,
     ) -> None:
         if postgres_url is not None and path is not None:
             raise ConfigurationError("give postgres_url or path (embedded server), not both")
@@ -1355,6 +1356,8 @@ class Session:
         exclude_recent: bool = False,
         recency_weight: float = 0.0,
         mode: str = "hybrid",
+        max_tokens: int | None = None,
+        merge: bool = True,
     ) -> list[RecallHit]:
         """Find what was said before by meaning and words (hybrid search), best first.
 
@@ -1373,6 +1376,10 @@ class Session:
                 recent turns (what a composed context shows verbatim).
             recency_weight: Weight of a recency ranking fused with the others (0: none).
             mode: ``"hybrid"`` (vectors and full text fused), ``"vector"`` or ``"text"``.
+            max_tokens: Upper bound of the hits' tokens together (hits that do not fit are
+                skipped, the next ones tried).
+            merge: Merge overlapping spans of turns into one hit (the shared turns are then
+                paid for once); False returns the items as indexed.
 
         Raises:
             InvalidInputError: a bad argument (nothing is searched).
@@ -1399,6 +1406,8 @@ class Session:
             exclude_after=exclude,
             recency_weight=recency_weight,
             mode=mode,
+            max_tokens=max_tokens,
+            merge=merge,
         )
 
     @property
@@ -1488,6 +1497,8 @@ class UserHandle:
         kinds: Collection[str] | None = None,
         recency_weight: float = 0.0,
         mode: str = "hybrid",
+        max_tokens: int | None = None,
+        merge: bool = True,
     ) -> list[RecallHit]:
         """Hybrid search over the user's recall items (all sessions, or ``session``); see
         :meth:`AsyncSession.recall`."""
@@ -1505,6 +1516,8 @@ class UserHandle:
             kinds=kinds,
             recency_weight=recency_weight,
             mode=mode,
+            max_tokens=max_tokens,
+            merge=merge,
         )
 
     def search_facts(

@@ -21,17 +21,19 @@ from typing import Any
 from ..context.bundle import ContextBlock
 from ..context.compose import ContextRequest
 from ..errors import ConfigurationError, InvalidInputError, ModelError
-from ..models import SessionKey, check_json_value
+from ..models import Message, SessionKey, check_json_value
 from ..store.recall_sql import search_sql
 from .embedders import check_vectors
 from .items import (
     fact_item,
     message_items,
+    message_line,
     query_configs,
     search_terms,
     summary_item,
     vector_literal,
 )
+from .merge import merge_hits
 from .model import RECALL_KINDS, RecallHit, SourceMessage
 
 __all__ = [
@@ -223,6 +225,8 @@ async def recall(
     rrf_k: float | None = None,
     candidates: int | None = None,
     mode: str = "hybrid",
+    max_tokens: int | None = None,
+    merge: bool = True,
 ) -> list[RecallHit]:
     """Hybrid search over the user's recall items (see ``AsyncSession.recall``)."""
     if not isinstance(query, str):
@@ -242,6 +246,8 @@ async def recall(
     if not isinstance(rrf, (int, float)) or not 0 <= rrf <= 10_000:
         raise InvalidInputError("rrf_k must be between 0 and 10000")
     n = _check_positive("candidates", candidates or max(memory.recall_candidates, k), 10_000)
+    if max_tokens is not None:
+        _check_positive("max_tokens", max_tokens, 10_000_000)
     store = await memory._ready()
     if not query.strip():
         return []
@@ -253,7 +259,8 @@ async def recall(
         "since": since,
         "until": until,
         "n": max(n, k),
-        "k": k,
+        # merging overlapping spans consumes candidates: fetch more than k fused ones
+        "k": min(max(n, k), max(4 * k, 40)) if merge or max_tokens is not None else k,
         "rrf_k": float(rrf),
         "wv": 1.0,
         "wt": 1.0,
@@ -295,12 +302,23 @@ async def recall(
     )
     rows = await store.search_recall(sql, params)
     memory._stats["recalls"] += 1
-    return [_hit(row) for row in rows]
+    hits = [_hit(row) for row in rows]
+    if not merge:
+        if max_tokens is None:
+            return hits[:k]
+        kept: list[RecallHit] = []
+        total = 0
+        for hit in hits:
+            if len(kept) < k and total + hit.tokens <= max_tokens:
+                kept.append(hit)
+                total += hit.tokens
+        return kept
+    return merge_hits(hits, k=k, max_tokens=max_tokens, count=memory._tokenizer.count)
 
 
 def _hit(row: Sequence[Any]) -> RecallHit:
-    (item_id, kind, session, seq_from, seq_to, fact_id, text, tokens, occurred_at, score, vr, tr,
-     similarity, sources) = row  # fmt: skip
+    (item_id, kind, session, seq_from, seq_to, fact_id, text, tokens, occurred_at, config, score,
+     vr, tr, similarity, sources) = row  # fmt: skip
     seqs = list(range(seq_from, seq_to + 1)) if seq_from is not None and seq_to is not None else []
     return RecallHit(
         item_id=item_id,
@@ -310,17 +328,38 @@ def _hit(row: Sequence[Any]) -> RecallHit:
         tokens=tokens,
         session=session,
         seqs=seqs,
-        sources=[
-            SourceMessage(
-                session=session, seq=s[0], id=s[1], role=s[2], created_at=s[3], metadata=s[4]
-            )
-            for s in sources or ()
-        ],
+        sources=[_source(session, s) for s in sources or ()],
         fact_id=fact_id,
         occurred_at=occurred_at,
         vector_rank=vr,
         text_rank=tr,
         similarity=similarity,
+        item_ids=[item_id],
+        ts_config=config,
+    )
+
+
+def _source(session: str, row: Sequence[Any]) -> SourceMessage:
+    seq, message_id, role, created_at, metadata, name, content, tool_calls = row
+    message = Message.model_validate(
+        {
+            "id": message_id,
+            "role": role,
+            "name": name,
+            "content": content,
+            "tool_calls": tool_calls,
+        }  # fmt: skip
+    )
+    return SourceMessage(
+        session=session,
+        seq=seq,
+        id=message_id,
+        role=role,
+        created_at=datetime.fromisoformat(created_at)
+        if isinstance(created_at, str)
+        else created_at,
+        metadata=metadata,
+        text=message_line(message),
     )
 
 
@@ -415,19 +454,10 @@ class AsyncRecallProvider:
             kinds=self.kinds,
             exclude_after=(request.session, upto),
             recency_weight=self.recency_weight,
+            max_tokens=max(1, int(request.budget_tokens * self.budget_fraction)),
         )
-        budget = int(request.budget_tokens * self.budget_fraction)
-        parts: list[str] = []
-        used = 0
-        items = []
-        for hit in hits:
-            text = _hit_text(hit)
-            tokens = memory._tokenizer.count(text)
-            if used + tokens > budget:
-                continue
-            parts.append(text)
-            used += tokens
-            items.append({"item_id": hit.item_id, **hit.provenance})
+        parts = [_hit_text(hit) for hit in hits]
+        items = [{"item_ids": hit.item_ids, **hit.provenance} for hit in hits]
         if not parts:
             return None
         text = "\n\n".join(parts)
@@ -448,6 +478,8 @@ class AsyncRecallProvider:
 
 
 def _hit_text(hit: RecallHit) -> str:
+    """A hit as the recalled block shows it (message spans carry their date line already)."""
+    if hit.kind == "message":
+        return hit.text
     when = hit.occurred_at.date().isoformat()
-    label = {"message": "conversation", "summary": "summary", "fact": "fact"}[hit.kind]
-    return f"[{label}, {when}]\n{hit.text}"
+    return f"[{hit.kind}, {when}]\n{hit.text}"

@@ -26,11 +26,13 @@ from ..tokens import arguments_json
 __all__ = [
     "TEXT_SEARCH_CONFIGS",
     "ItemDraft",
+    "date_line",
     "detect_config",
     "fact_item",
     "message_items",
     "message_line",
     "query_configs",
+    "render_span",
     "search_terms",
     "summary_item",
     "vector_literal",
@@ -99,6 +101,37 @@ def message_line(message: Message, *, label: bool = True) -> str:
     return f"{who}: {body}" if who else body
 
 
+_MONTHS: dict[str, tuple[str, ...]] = {
+    language: tuple(names.split())
+    for language, names in {
+        "english": "January February March April May June July August September October "
+        "November December",
+        "portuguese": "janeiro fevereiro março abril maio junho julho agosto setembro outubro "
+        "novembro dezembro",
+        "spanish": "enero febrero marzo abril mayo junio julio agosto septiembre octubre "
+        "noviembre diciembre",
+    }.items()
+}
+
+
+def date_line(when: datetime, config: str) -> str:
+    """The date a span was said, in the span's language: ``[8 May 2023]``, ``[8 de maio de
+    2023]``; ISO for ``simple``. It gives the model the time of what it recalls, and lets
+    questions such as "what happened in May 2023?" match by words."""
+    names = _MONTHS.get(config)
+    if names is None:
+        return f"[{when.date().isoformat()}]"
+    month = names[when.month - 1]
+    if config == "english":
+        return f"[{when.day} {month} {when.year}]"
+    return f"[{when.day} de {month} de {when.year}]"
+
+
+def render_span(lines: Sequence[str], when: datetime, config: str) -> str:
+    """A span's text: its date line, then one line per turn."""
+    return "\n".join([date_line(when, config), *lines])
+
+
 def message_items(
     session: str,
     messages: Sequence[Message],
@@ -129,8 +162,11 @@ def message_items(
         ]
         if not window:
             continue
-        text = "\n".join(message_line(m) for m in window)
-        search_text = "\n".join(message_line(m, label=False) for m in window)
+        bare = [message_line(m, label=False) for m in window]
+        cfg = config if config != "auto" else detect_config("\n".join(bare))
+        when = window[0].created_at or datetime.now(timezone.utc)
+        text = render_span([message_line(m) for m in window], when, cfg)
+        search_text = render_span(bare, when, cfg)
         out.append(
             ItemDraft(
                 kind="message",
@@ -140,8 +176,8 @@ def message_items(
                 seq_to=seq,
                 text=text,
                 token_count=count(text),
-                ts_config=config if config != "auto" else detect_config(search_text),
-                occurred_at=message.created_at or datetime.now(timezone.utc),
+                ts_config=cfg,
+                occurred_at=when,
                 search_text=search_text,
             )
         )

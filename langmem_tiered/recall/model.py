@@ -24,13 +24,16 @@ class SourceMessage(BaseModel):
     role: str
     created_at: datetime
     metadata: dict[str, Any] = Field(default_factory=dict)
+    text: str = ""
+    """The turn as recall shows it: ``speaker: text``."""
 
 
 class RecallHit(BaseModel):
     """One recalled item, best first in a result list.
 
     Attributes:
-        item_id: The recall item's id (stable while the item exists).
+        item_id: The recall item's id (stable while the item exists); for hits merged from
+            overlapping spans, the best-ranked one's (all are in ``item_ids``).
         kind: ``message`` (a span of turns), ``summary`` (a running-summary snapshot) or
             ``fact``.
         text: What the item says; what a prompt would include.
@@ -47,6 +50,8 @@ class RecallHit(BaseModel):
         vector_rank: 1-based rank in the vector ranking, None if not in it.
         text_rank: 1-based rank in the full-text ranking, None if not in it.
         similarity: Cosine similarity to the query (None if not in the vector ranking).
+        item_ids: Every item the hit was merged from (overlapping spans of one session).
+        ts_config: Text-search configuration (language) of the item.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -64,6 +69,8 @@ class RecallHit(BaseModel):
     vector_rank: int | None = None
     text_rank: int | None = None
     similarity: float | None = None
+    item_ids: list[int] = Field(default_factory=list)
+    ts_config: str = "simple"
 
     @property
     def provenance(self) -> dict[str, Any]:

@@ -203,7 +203,9 @@ def search_sql(
     ``content_words`` (the same joined by spaces),
     ``q`` (query vector text), ``model``, ``n`` (candidates per ranking), ``rrf_k``, ``wv``,
     ``wt``, ``wr``, ``k``. Returns rows ``(item_id, kind, session_id, seq_from, seq_to, fact_id,
-    text, token_count, occurred_at, score, vector_rank, text_rank, similarity, sources json)``.
+    text, token_count, occurred_at, ts_config, score, vector_rank, text_rank, similarity,
+    sources json)``; a source is ``[seq, id, role, created_at, metadata, name, content,
+    tool_calls]``.
     """
     if dim is None and not lexical:
         raise ValueError("a search needs the vector side, the full-text side, or both")
@@ -281,7 +283,7 @@ candidates AS (
 ),
 fused AS (
     SELECT i.item_id, i.kind, i.session_id, i.seq_from, i.seq_to, i.fact_id, i.text,
-           i.token_count, i.occurred_at,
+           i.token_count, i.occurred_at, i.ts_config::text AS ts_config,
            coalesce(%(wv)s / (%(rrf_k)s + c.vr), 0) + coalesce(%(wt)s / (%(rrf_k)s + c.tr), 0)
            {recency_term} AS score,
            c.vr, c.tr, 1 - c.dist AS similarity
@@ -291,7 +293,8 @@ fused AS (
     LIMIT %(k)s
 )
 SELECT f.*, (
-    SELECT json_agg(json_build_array(m.seq, m.message_id, m.role, m.created_at, m.metadata)
+    SELECT json_agg(json_build_array(m.seq, m.message_id, m.role, m.created_at, m.metadata,
+                                     m.name, m.content, m.tool_calls)
                     ORDER BY m.seq)
     FROM lmt_messages m
     WHERE m.tenant_id = %(t)s AND m.user_id = %(u)s AND m.session_id = f.session_id
