@@ -148,8 +148,9 @@ class Bench:
 
     def setup(self) -> None:
         self.created_schemas = [self.schema_redis, self.schema_inproc, self.schema_raw]
-        # The store's own hot path: summarization and fact extraction (background jobs on the
-        # same two cores) are off here; bench_locomo_context.py measures them switched on.
+        # The store's own hot path: summarization, fact extraction and recall indexing
+        # (background jobs on the same two cores) are off here; bench_locomo_context.py
+        # measures the first two switched on.
         self.mem_redis = TieredMemory.connect(
             postgres_url=self.postgres_url,
             redis_url=self.redis_url,
@@ -157,6 +158,7 @@ class Bench:
             redis_prefix=self.redis_prefix,
             summarize=False,
             extract_facts=False,
+            recall=False,
         )
         self.mem_inproc = TieredMemory.connect(
             postgres_url=self.postgres_url,
@@ -165,6 +167,7 @@ class Bench:
             redis_prefix=self.redis_prefix,
             summarize=False,
             extract_facts=False,
+            recall=False,
         )
         self.rconn = redis.Redis.from_url(self.redis_url)
         self.rconn.ping()

@@ -34,6 +34,15 @@ from .facts import (
     RuleBasedExtractor,
 )
 from .models import ROLES, Message, Role, SessionKey, Summary, ToolCall
+from .recall import (
+    AsyncRecallProvider,
+    Embedder,
+    FunctionEmbedder,
+    LocalEmbedder,
+    RecallHit,
+    RecallProvider,
+    SourceMessage,
+)
 from .tiers import (
     AsyncHotTier,
     AsyncInProcessTier,
@@ -53,6 +62,13 @@ from .tokens import (
 from .version import __version__
 
 __all__ = [
+    "AsyncRecallProvider",
+    "Embedder",
+    "FunctionEmbedder",
+    "LocalEmbedder",
+    "RecallHit",
+    "RecallProvider",
+    "SourceMessage",
     "DEFAULT_MULTI_VALUED_KEYS",
     "AsyncUserHandle",
     "Fact",

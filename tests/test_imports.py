@@ -3,6 +3,13 @@
 import langmem_tiered
 
 EXPECTED = {
+    "AsyncRecallProvider",
+    "Embedder",
+    "FunctionEmbedder",
+    "LocalEmbedder",
+    "RecallHit",
+    "RecallProvider",
+    "SourceMessage",
     "ROLES",
     "AsyncHotTier",
     "AsyncInProcessTier",
