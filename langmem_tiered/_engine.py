@@ -772,6 +772,7 @@ class TieredMemory:
 
     def _run_job(self, kind: str, key: Hashable, once: Callable[..., Any]) -> None:
         """Call ``once(key)`` until it reports nothing left, and again if more work arrived."""
+        released = False
         try:
             while True:
                 with self._bg_lock:
@@ -780,13 +781,16 @@ class TieredMemory:
                     pass
                 with self._bg_lock:
                     if (kind, key) not in self._rerun:
+                        self._scheduled.discard((kind, key))
+                        released = True
                         return
         except Exception:
             self._stats["background_errors"] += 1
             _log.exception("background %s job for %r failed", kind, key)
         finally:
-            with self._bg_lock:
-                self._scheduled.discard((kind, key))
+            if not released:
+                with self._bg_lock:
+                    self._scheduled.discard((kind, key))
 
     def _spawn(self, job: Callable[..., Any], *args: Any) -> None:
         """Run ``job(*args)`` in the background: an asyncio task, or a worker thread."""
@@ -1537,6 +1541,8 @@ class UserHandle:
         """
         if not isinstance(query, str):
             raise InvalidInputError("query must be a string")
+        if not isinstance(k, int) or isinstance(k, bool) or (not 1 <= k <= 1000):
+            raise InvalidInputError(f"k must be an int in 1..1000, got {k!r}")
         facts = self.facts(as_of)
         if not facts:
             return []

@@ -802,6 +802,7 @@ class AsyncTieredMemory:
 
     async def _run_job(self, kind: str, key: Hashable, once: Callable[..., Any]) -> None:
         """Call ``once(key)`` until it reports nothing left, and again if more work arrived."""
+        released = False
         try:
             while True:
                 with self._bg_lock:
@@ -809,14 +810,19 @@ class AsyncTieredMemory:
                 while await once(key):
                     pass
                 with self._bg_lock:
+                    # the check and the release in one section: an append in between would
+                    # otherwise flag a rerun that nobody runs
                     if (kind, key) not in self._rerun:
+                        self._scheduled.discard((kind, key))
+                        released = True
                         return
         except Exception:
             self._stats["background_errors"] += 1
             _log.exception("background %s job for %r failed", kind, key)
         finally:  # also when cancelled: a later append must be able to start a new job
-            with self._bg_lock:
-                self._scheduled.discard((kind, key))
+            if not released:
+                with self._bg_lock:
+                    self._scheduled.discard((kind, key))
 
     def _spawn(self, job: Callable[..., Any], *args: Any) -> None:
         """Run ``job(*args)`` in the background: an asyncio task, or a worker thread."""
@@ -1597,6 +1603,8 @@ class AsyncUserHandle:
         """
         if not isinstance(query, str):
             raise InvalidInputError("query must be a string")
+        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 1000:
+            raise InvalidInputError(f"k must be an int in 1..1000, got {k!r}")
         facts = await self.facts(as_of)
         if not facts:
             return []

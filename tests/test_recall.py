@@ -22,7 +22,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from langmem_tiered import AsyncTieredMemory, InvalidInputError, Message, TieredMemory
-from langmem_tiered.errors import InvalidIdError
+from langmem_tiered.errors import ConfigurationError, InvalidIdError
 from langmem_tiered.recall import FunctionEmbedder, LocalEmbedder, RecallHit
 from langmem_tiered.tokens import FunctionTokenizer
 from tests._fakes import CountingSummarizer
@@ -143,7 +143,9 @@ def _items(postgres_url: str, schema: str, *, vectors: bool = False) -> list[dic
 
 def _progress(postgres_url: str, schema: str) -> dict[str, tuple[int, int]]:
     rows = _query(
-        postgres_url, schema, "SELECT session_id, recall_upto_seq, last_seq FROM {schema}.lmt_sessions"
+        postgres_url,
+        schema,
+        "SELECT session_id, recall_upto_seq, last_seq FROM {schema}.lmt_sessions",
     )
     return {r["session_id"]: (r["recall_upto_seq"], r["last_seq"]) for r in rows}
 
@@ -154,20 +156,30 @@ def _line(m: Message) -> str:
 
 # -- 1. provenance of every kind -------------------------------------------------------------
 
+DATE_LINES = {  # how a span made on 10 January 2026 starts, by its text-search configuration
+    "english": "[10 January 2026]",
+    "portuguese": "[10 de janeiro de 2026]",
+    "spanish": "[10 de enero de 2026]",
+    "simple": "[2026-01-10]",
+}
 META_1 = {"channel": "whatsapp", "zeta": 1, "alpha": {"b": 2, "a": 1}, "tags": ["x", "y"]}
 CHAT: list[tuple[str, str, dict[str, Any]]] = [
     ("user", "Meu nome é Ana Paula.", META_1),
     ("assistant", "Olá, Ana! Como posso ajudar?", {}),
     ("user", "I'm allergic to penicillin.", {"channel": "web", "n": 3.5}),
     ("assistant", "Noted: no penicillin.", {"model": "m", "z": None, "a": True}),
-] + [
-    ("user" if i % 2 else "assistant", f"weather chat number {i}", {"i": i}) for i in range(5, 15)
-]
+] + [("user" if i % 2 else "assistant", f"weather chat number {i}", {"i": i}) for i in range(5, 15)]
+
+
+def said(i: int) -> datetime:
+    """When CHAT[i] was said. The fractions are ones Postgres writes with 1 or 5 digits in
+    JSON (``.5``, ``.12345``), which ``datetime.fromisoformat`` of Python 3.10 rejects."""
+    return minute(i) + timedelta(microseconds=500_000 if i % 2 else 123_450)
 
 
 def _chat_messages() -> list[dict[str, Any]]:
     return [
-        {"role": r, "content": c, "metadata": m, "token_count": 10, "created_at": minute(i)}
+        {"role": r, "content": c, "metadata": m, "token_count": 10, "created_at": said(i)}
         for i, (r, c, m) in enumerate(CHAT)
     ]
 
@@ -185,12 +197,14 @@ def _check_sources(hit: RecallHit, by_seq: dict[int, Message], session: str) -> 
     assert [s.seq for s in hit.sources] == hit.seqs
     for source in hit.sources:
         stored = by_seq[source.seq]
-        assert (source.session, source.id, source.role, source.created_at) == (
+        assert (source.session, source.id, source.role, source.created_at, source.text) == (
             session,
             stored.id,
             stored.role,
             stored.created_at,
+            _line(stored),
         )
+        assert source.created_at == said(source.seq - 1)
         # metadata exactly as stored: same values and the same key order
         assert json.dumps(source.metadata) == json.dumps(stored.metadata)
         assert json.dumps(source.metadata) == json.dumps(CHAT[source.seq - 1][2])
@@ -198,10 +212,30 @@ def _check_sources(hit: RecallHit, by_seq: dict[int, Message], session: str) -> 
         "kind": hit.kind,
         "session": hit.session,
         "seqs": hit.seqs,
-        "message_ids": [by_seq[q].id for q in hit.seqs if q in by_seq],
-        "metadata": [by_seq[q].metadata for q in hit.seqs if q in by_seq],
+        "message_ids": [by_seq[q].id for q in hit.seqs],
+        "metadata": [by_seq[q].metadata for q in hit.seqs],
         "fact_id": hit.fact_id,
     }
+
+
+def _check_span_text(hit: RecallHit, by_seq: dict[int, Message]) -> None:
+    """A span reads: its date line (in its language), then ``speaker: text`` per turn."""
+    assert hit.text == "\n".join([DATE_LINES[hit.ts_config], *(_line(by_seq[q]) for q in hit.seqs)])
+    assert hit.occurred_at == by_seq[hit.seqs[-1]].created_at  # said when its last turn was
+
+
+def _check_merged(hits: list[RecallHit], by_seq: dict[int, Message], session: str) -> None:
+    """Merged hits: contiguous turns, re-rendered text, no turn paid for twice."""
+    spans = [h for h in hits if h.kind == "message"]
+    assert spans
+    for hit in spans:
+        assert hit.seqs == list(range(hit.seqs[0], hit.seqs[-1] + 1))
+        assert hit.item_ids and hit.item_id == hit.item_ids[0]
+        assert len(set(hit.item_ids)) == len(hit.item_ids)
+        _check_span_text(hit, by_seq)
+        _check_sources(hit, by_seq, session)
+    seqs = [q for h in spans for q in h.seqs]
+    assert len(seqs) == len(set(seqs)), [h.seqs for h in spans]
 
 
 def _check_provenance(
@@ -220,10 +254,12 @@ def _check_provenance(
         end = hit.seqs[-1]
         assert hit.kind == "message" and hit.session == "chat" and hit.fact_id is None
         assert hit.seqs == list(range(max(1, end - 2), end + 1))
-        assert hit.text == "\n".join(_line(by_seq[q]) for q in hit.seqs)
-        assert hit.occurred_at == by_seq[end].created_at == minute(end - 1)
+        assert hit.item_ids == [hit.item_id]
         assert hit.tokens > 0 and hit.vector_rank is not None
+        _check_span_text(hit, by_seq)
         _check_sources(hit, by_seq, "chat")
+    assert {h.ts_config for h in message_hits if h.seqs[-1] <= 2} == {"portuguese"}
+    assert message_hits[0].text.startswith("[")
     # one summary item per running-summary version, with the range that version folded
     assert summaries, "nothing was summarized"
     assert sorted(h.text for h in summary_hits) == sorted(v.text for v in summaries)
@@ -240,9 +276,9 @@ def _check_provenance(
     hits = {h.fact_id: h for h in fact_hits}
     name, allergy = hits[by_key["name"].id], hits[by_key["allergies"].id]
     assert (name.text, name.session, name.seqs) == ("name: Ana Paula", "chat", [1])
-    assert name.occurred_at == minute(0)
+    assert name.occurred_at == said(0)
     assert (allergy.text, allergy.session, allergy.seqs) == ("allergies: penicillin", "chat", [3])
-    assert allergy.occurred_at == minute(2)
+    assert allergy.occurred_at == said(2)
     for hit in (name, allergy):
         assert hit.kind == "fact"
         _check_sources(hit, by_seq, "chat")
@@ -290,16 +326,21 @@ def test_provenance_of_every_kind(
         s.remember("doctor", "Dr. Lima", valid_at=day(31))
         assert mem.flush(timeout=30)
         before = mem.stats()["recalls"]
+        messages = s.messages()
         _check_provenance(
-            s.messages(),
+            messages,
             s.summaries(),
             s.facts(),
-            s.recall("penicillin weather", k=100, kinds=["message"]),
-            s.recall("penicillin weather", k=100, kinds=("summary",)),
-            mem.user("t", "u").recall("name allergies", k=100, kinds={"fact"}),
+            s.recall("penicillin weather", k=100, kinds=["message"], merge=False),
+            s.recall("penicillin weather", k=100, kinds=("summary",), merge=False),
+            mem.user("t", "u").recall("name allergies", k=100, kinds={"fact"}, merge=False),
         )
+        # merged (the default): overlapping spans become one hit with the union of turns
+        merged = s.recall("penicillin", k=3, kinds=["message"])
+        _check_merged(merged, {m.seq: m for m in messages}, "chat")
+        assert 3 in merged[0].seqs and len(merged[0].item_ids) >= 2
         stats = mem.stats()
-        assert stats["recalls"] == before + 3
+        assert stats["recalls"] == before + 4
         items = _items(postgres_url, schema, vectors=True)
         assert stats["items_indexed"] == len(items) == len(CHAT) + len(s.summaries()) + 4
         assert stats["items_embedded"] == len(items)
@@ -330,17 +371,81 @@ async def test_async_provenance_of_every_kind(
         await mem.user("t", "u").remember("insurance", "Amil", valid_at=day(30))
         await s.remember("doctor", "Dr. Lima", valid_at=day(31))
         assert await mem.flush(timeout=30)
+        messages = await s.messages()
         _check_provenance(
-            await s.messages(),
+            messages,
             await s.summaries(),
             await s.facts(),
-            await s.recall("penicillin weather", k=100, kinds=["message"]),
-            await s.recall("penicillin weather", k=100, kinds=["summary"]),
-            await mem.user("t", "u").recall("name allergies", k=100, kinds=["fact"]),
+            await s.recall("penicillin weather", k=100, kinds=["message"], merge=False),
+            await s.recall("penicillin weather", k=100, kinds=["summary"], merge=False),
+            await mem.user("t", "u").recall("name allergies", k=100, kinds=["fact"], merge=False),
         )
+        merged = await s.recall("penicillin", k=3, kinds=["message"])
+        _check_merged(merged, {m.seq: m for m in messages}, "chat")
         assert mem.stats()["background_errors"] == 0
     finally:
         await mem.close()
+
+
+def test_system_messages_never_reach_recall(postgres_url: str, schema: str) -> None:
+    """System messages are instructions, not conversation: never an item, never part of a
+    span's text, and not brought in by merging overlapping spans either."""
+    mem = _open(postgres_url, schema)
+    try:
+        s = mem.session("t", "u", "c")
+        s.add_messages(
+            [
+                {"role": "user", "content": "alpha kiwi", "created_at": day(0)},
+                {"role": "system", "content": "SECRET rules: never reveal", "created_at": day(1)},
+                {"role": "user", "content": "beta kiwi", "created_at": day(2)},
+                {"role": "user", "content": "gamma kiwi", "created_at": day(3)},
+            ]
+        )
+        assert mem.flush(timeout=30)
+        items = _items(postgres_url, schema)
+        assert sorted(i["seq_to"] for i in items) == [1, 3, 4]  # none ends at the system turn
+        assert all("SECRET" not in i["text"] for i in items)
+        assert s.recall("SECRET rules reveal", mode="text") == []
+        hits = [*s.recall("kiwi", k=10, merge=False), *s.recall("kiwi", k=10)]
+        leaked = [h.text for h in hits if "SECRET" in h.text]
+        system_sources = [h.seqs for h in hits if any(x.role == "system" for x in h.sources)]
+        assert (leaked, system_sources) == ([], [])
+        # and so the recalled block of a context never shows them
+        other = mem.session("t", "u", "other")
+        bundle = other.context(query="kiwi", budget_tokens=2000)
+        recalled = bundle.block("recalled")
+        assert recalled is not None and "kiwi" in recalled.text
+        assert "SECRET" not in bundle.to_text()
+    finally:
+        mem.close()
+
+
+def test_merge_never_pays_for_a_turn_twice() -> None:
+    """``merge_hits`` (pure): a span that bridges two hits must not leave them overlapping."""
+    from langmem_tiered.recall.merge import merge_hits
+    from langmem_tiered.recall.model import SourceMessage
+
+    def span(item_id: int, lo: int, hi: int) -> RecallHit:
+        sources = [
+            SourceMessage(session="s", seq=q, id=f"m{q}", role="user", created_at=day(0),
+                          text=f"user: turn {q}")
+            for q in range(lo, hi + 1)
+        ]  # fmt: skip
+        text = "\n".join(["[2026-01-10]", *(x.text for x in sources)])
+        return RecallHit(
+            item_id=item_id, kind="message", text=text, score=1.0, tokens=len(text.split()),
+            session="s", seqs=list(range(lo, hi + 1)), sources=sources, occurred_at=day(0),
+        )  # fmt: skip
+
+    hits = merge_hits(
+        [span(3, 1, 3), span(8, 6, 8), span(6, 4, 6)],
+        k=10,
+        max_tokens=None,
+        count=lambda text: len(text.split()),
+    )
+    seqs = [q for h in hits for q in h.seqs]
+    assert sorted(set(seqs)) == list(range(1, 9))
+    assert len(seqs) == len(set(seqs)), [h.seqs for h in hits]
 
 
 # -- 2. tenant, user and session filters are exact -------------------------------------------
@@ -437,9 +542,7 @@ def _write_model_change_history(mem: TieredMemory) -> None:
 
 
 @pytest.mark.parametrize("dim2", [DIM, 32])
-def test_model_change_is_detected_and_backfilled(
-    postgres_url: str, schema: str, dim2: int
-) -> None:
+def test_model_change_is_detected_and_backfilled(postgres_url: str, schema: str, dim2: int) -> None:
     first = _open(postgres_url, schema, embedder=bow_embedder("m1"))
     try:
         _write_model_change_history(first)
@@ -467,7 +570,7 @@ def test_model_change_is_detected_and_backfilled(
         }
         s = second.session("t", "u", "chat")
         # stale vectors are never compared with m2's queries; full text still finds them
-        hits = s.recall("penicillin", k=10)
+        hits = s.recall("penicillin", k=10, merge=False)
         assert [h.seqs for h in hits] == [[1], [1, 2], [1, 2, 3]]
         assert all(h.vector_rank is None and h.similarity is None for h in hits)
         assert [h.text_rank for h in hits] == [1, 2, 3]
@@ -476,7 +579,7 @@ def test_model_change_is_detected_and_backfilled(
         assert second.flush(timeout=30)
         status = second.recall_status()
         assert (status["by_model"], status["stale"]) == ({"m1": 5, "m2": 1}, 5)
-        fresh = s.recall("severe", k=10)
+        fresh = s.recall("severe", k=10, merge=False)
         assert fresh[0].seqs == [3, 4, 5] and fresh[0].vector_rank == 1
         assert second.stats()["items_embedded"] == 1
 
@@ -497,7 +600,7 @@ def test_model_change_is_detected_and_backfilled(
         assert {(i["embedding_model"], i["embedding_dim"], i["has_vector"]) for i in items} == {
             ("m2", dim2, True)
         }
-        hits = s.recall("penicillin", k=10)
+        hits = s.recall("penicillin", k=10, merge=False)
         assert len(hits) == 6 and all(h.vector_rank is not None for h in hits)
         assert hits[0].text_rank is not None and "penicillin" in hits[0].text
         # idempotent: nothing left to do
@@ -529,7 +632,9 @@ async def test_async_model_change_and_backfill(postgres_url: str, schema: str) -
     first = await _aopen(postgres_url, schema, embedder=bow_embedder("m1"))
     try:
         s = first.session("t", "u", "chat")
-        await s.add_messages([{"role": "user", "content": f"note {i} about kiwi"} for i in range(3)])
+        await s.add_messages(
+            [{"role": "user", "content": f"note {i} about kiwi"} for i in range(3)]
+        )
         assert await first.flush(timeout=30)
     finally:
         await first.close()
@@ -537,12 +642,12 @@ async def test_async_model_change_and_backfill(postgres_url: str, schema: str) -
     try:
         status = await second.recall_status()
         assert (status["stale"], status["other_models"]) == (3, ["m1"])
-        hits = await second.user("t", "u").recall("kiwi")
+        hits = await second.user("t", "u").recall("kiwi", merge=False)
         assert len(hits) == 3 and all(h.vector_rank is None for h in hits)
         assert await second.backfill() == {"sessions": 0, "items_indexed": 0, "items_embedded": 3}
         assert (await second.recall_status())["by_model"] == {"m2": 3}
-        hits = await second.user("t", "u").recall("kiwi")
-        assert all(h.vector_rank is not None for h in hits)
+        hits = await second.user("t", "u").recall("kiwi", merge=False)
+        assert len(hits) == 3 and all(h.vector_rank is not None for h in hits)
         assert await second.backfill() == {"sessions": 0, "items_indexed": 0, "items_embedded": 0}
     finally:
         await second.close()
@@ -608,8 +713,8 @@ def test_backfill_is_complete_and_idempotent(postgres_url: str, schema: str) -> 
             assert all(i["source_key"] == f"m:{session}:{i['seq_to']}" for i in mine)
         assert [i["fact_id"] for i in items if i["kind"] == "fact"] == [fact_id]
         assert set(_progress(postgres_url, schema).values()) == {(5, 5), (70, 70), (1, 1)}
-        hits = mem.user("t", "u1").recall("message 69 of b", k=1, session="b")
-        assert hits[0].seqs == [67, 68, 69] or hits[0].seqs[-1] in (69, 70, 71)
+        hits = mem.user("t", "u1").recall("68", k=5, session="b", merge=False, mode="text")
+        assert sorted(h.seqs[-1] for h in hits) == [68, 69, 70]  # the three spans holding it
 
         # a second run finds nothing to do
         calls.clear()
@@ -684,7 +789,7 @@ def _check_concurrent_index(postgres_url: str, schema: str, model: str) -> None:
         for item in mine:
             assert item["seq_from"] == max(1, item["seq_to"] - 2)
             span = range(item["seq_from"], item["seq_to"] + 1)
-            assert item["text"] == "\n".join(texts[(session, q)] for q in span)
+            assert item["text"].split("\n")[1:] == [texts[(session, q)] for q in span]
     assert _progress(postgres_url, schema) == {
         s: (per_session, per_session) for s in CONCURRENT_SESSIONS
     }
@@ -852,10 +957,13 @@ def test_lexical_recall_without_embedder(postgres_url: str, schema: str) -> None
         ]
         assert {configs[("t-simple", n)] for n in (1, 2, 3, 4)} == {"simple"}
 
-        hits = s.recall("Quando é a minha consulta de cardiologia?")
+        hits = s.recall("Quando é a minha consulta de cardiologia?", merge=False)
         assert [h.seqs for h in hits] == [[1]]
         assert (hits[0].vector_rank, hits[0].similarity, hits[0].text_rank) == (None, None, 1)
-        assert hits[0].text == f"user: {PT_CHAT[0][1]}"
+        assert hits[0].text.split("\n")[1:] == [f"user: {PT_CHAT[0][1]}"]
+        assert hits[0].ts_config == "portuguese"
+        with pytest.raises(ConfigurationError):  # no embedder: no vector side to ask for
+            s.recall("consulta", mode="vector")
         # inflected forms: consultas/consulta, remarcar/remarcada, knocked/knocking, lamps/lamp
         assert [h.seqs for h in s.recall("consulta")] == [[1]]
         assert [h.seqs for h in s.recall("remarcada")] == [[1]]
@@ -895,20 +1003,44 @@ def test_lexical_recall_without_embedder(postgres_url: str, schema: str) -> None
         mem.close()
 
 
+def test_portuguese_function_words_match_nothing(postgres_url: str, schema: str) -> None:
+    """ "é" (is) is as much a function word as "o", "que" or "isso": a question made of
+    function words finds nothing, and one word of content is what ranks."""
+    mem = _open(postgres_url, schema, embedder=None, recall_span=1)
+    try:
+        s = mem.session("t", "u", "chat")
+        s.add_messages(
+            [
+                {"role": "user", "content": "Meu convênio é Amil e o plano é o básico."},
+                {"role": "user", "content": "Meu cachorro se chama Rex."},
+            ]
+        )
+        assert mem.flush(timeout=30)
+        assert s.recall("o que é isso?", merge=False) == []
+        assert [h.seqs for h in s.recall("qual é o nome do cachorro?", merge=False)] == [[2]]
+    finally:
+        mem.close()
+
+
 def test_local_embedder_finds_by_meaning(postgres_url: str, schema: str) -> None:
     mem = _open(postgres_url, schema, embedder=LocalEmbedder("enpt"), recall_span=1)
     try:
         s = mem.session("t", "u", "chat")
         s.add_messages(
             [
-                {"role": "user", "content": "Prefiro consultas no período da manhã."},
-                {"role": "user", "content": "Meu cachorro se chama Rex."},
-                {"role": "user", "content": "The invoice was paid last Friday."},
-                {"role": "user", "content": "Meu convênio é Amil."},
+                {"role": "user", "content": c, "created_at": minute(i)}
+                for i, c in enumerate(
+                    [
+                        "Prefiro consultas no período da manhã.",
+                        "Meu cachorro se chama Rex.",
+                        "The invoice was paid last Friday.",
+                        "Meu convênio é Amil.",
+                    ]
+                )
             ]
         )
         assert mem.flush(timeout=60)
-        hits = s.recall("qual é o nome do meu cão?", k=4)
+        hits = s.recall("qual o nome do meu cão?", k=4, merge=False)
         assert hits[0].seqs == [2]
         assert (hits[0].vector_rank, hits[0].text_rank) == (1, None)  # no shared word
         assert hits[0].similarity is not None and hits[0].similarity > 0.8
@@ -940,6 +1072,9 @@ BAD_RECALLS: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
     (("x",), {"kinds": 5}),
     (("x",), {"recency_weight": -1}),
     (("x",), {"recency_weight": float("nan")}),
+    (("x",), {"mode": "semantic"}),
+    (("x",), {"max_tokens": 0}),
+    (("x",), {"max_tokens": "100"}),
     ((None,), {}),
     ((123,), {}),
     ((b"x",), {}),
@@ -995,7 +1130,8 @@ def test_bad_input_is_refused_and_changes_nothing(postgres_url: str, schema: str
                 wrong_error.append(f"{name}: {type(exc).__name__}: {exc}")
                 continue
             accepted.append(name)
-        assert (accepted, wrong_error) == ([], [])
+        problems = [f"accepted {name}" for name in accepted] + wrong_error
+        assert not problems, "\n".join(problems)
         assert _snapshot(mem, postgres_url, schema) == before  # no search ran, nothing stored
         with pytest.raises(InvalidIdError):
             mem.user("t", "")
@@ -1044,7 +1180,7 @@ def test_since_until_bounds(postgres_url: str, schema: str) -> None:
         assert mem.flush(timeout=30)
 
         def days(**kw: Any) -> list[int]:
-            hits = s.recall("lighthouse", k=100, **kw)
+            hits = s.recall("lighthouse", k=100, merge=False, **kw)
             return sorted(round((h.occurred_at - T0) / timedelta(days=1)) for h in hits)
 
         assert days() == [0, 1, 2, 3, 4, 5, 10]
@@ -1059,7 +1195,10 @@ def test_since_until_bounds(postgres_url: str, schema: str) -> None:
         assert days(since=day(2).astimezone(brt), until=day(4).astimezone(brt)) == [2, 3]
         assert [h.kind for h in s.recall("lighthouse", since=day(6))] == ["fact"]
         u = mem.user("t", "u")
-        assert len(u.recall("lighthouse", k=100, since=day(1), until=day(5))) == 4
+        assert len(u.recall("lighthouse", k=100, since=day(1), until=day(5), merge=False)) == 4
+        # merged, the four days come back as one hit of four turns
+        (merged,) = u.recall("lighthouse", kinds=["message"], since=day(1), until=day(5))
+        assert merged.seqs == [2, 3, 4, 5] and len(merged.item_ids) == 4
     finally:
         mem.close()
 
@@ -1072,10 +1211,77 @@ async def test_async_since_until_bounds(postgres_url: str, schema: str) -> None:
             [{"role": "user", "content": f"entry {n} owl", "created_at": day(n)} for n in range(4)]
         )
         assert await mem.flush(timeout=30)
-        hits = await s.recall("owl", since=day(1), until=day(3))
+        hits = await s.recall("owl", since=day(1), until=day(3), merge=False)
         assert sorted(h.seqs[0] for h in hits) == [2, 3]
     finally:
         await mem.close()
+
+
+def test_every_turn_is_found_by_a_window_holding_the_time_it_was_said(
+    postgres_url: str, schema: str
+) -> None:
+    """With spans of 3 turns, ``since``/``until`` must still find each turn by its own time:
+    a window [since, until) that contains the moment a message was said returns a hit that
+    holds it (the last turns of a session included)."""
+    mem = _open(postgres_url, schema)
+    try:
+        s = mem.session("t", "u", "log")
+        words = ["apple", "banana", "cherry", "damson", "elder"]
+        s.add_messages(
+            [
+                {"role": "user", "content": f"today I ate {w}", "created_at": day(n)}
+                for n, w in enumerate(words)
+            ]
+        )
+        assert mem.flush(timeout=30)
+        missing = []
+        for n, word in enumerate(words):
+            seq = n + 1
+            windows = {
+                "since": {"since": day(n)},
+                "until": {"until": day(n) + timedelta(seconds=1)},
+                "both": {"since": day(n), "until": day(n) + timedelta(seconds=1)},
+            }
+            for name, window in windows.items():
+                hits = s.recall(word, k=10, merge=False, mode="text", **window)
+                if not any(seq in h.seqs for h in hits):
+                    missing.append((word, name))
+        assert missing == []
+    finally:
+        mem.close()
+
+
+def test_modes_and_token_budget(postgres_url: str, schema: str) -> None:
+    mem = _open(postgres_url, schema, recall_span=1)
+    try:
+        s = mem.session("t", "u", "chat")
+        s.add_messages(
+            [
+                {"role": "user", "content": f"note {i} about {w}", "created_at": day(i)}
+                for i, w in enumerate("abcdef")
+            ]
+            + [{"role": "user", "content": "the heron flew over the marsh", "created_at": day(6)}]
+        )
+        assert mem.flush(timeout=30)
+        text = s.recall("heron", k=10, mode="text", merge=False)
+        assert [h.seqs for h in text] == [[7]]
+        assert (text[0].vector_rank, text[0].similarity, text[0].text_rank) == (None, None, 1)
+        vector = s.recall("zzz unrelated", k=10, mode="vector", merge=False)
+        assert len(vector) == 7  # the vector side ranks every item in scope
+        assert all(h.text_rank is None and h.vector_rank is not None for h in vector)
+        assert [h.vector_rank for h in vector] == list(range(1, 8))
+        hybrid = s.recall("heron", k=10, merge=False)
+        assert hybrid[0].seqs == [7] and hybrid[0].text_rank == 1
+        assert hybrid[0].vector_rank is not None and hybrid[0].similarity is not None
+        # max_tokens bounds the hits together, merged or not
+        every = s.recall("note", k=10, merge=False)
+        one = every[0].tokens
+        for merge in (False, True):
+            capped = s.recall("note", k=10, merge=merge, max_tokens=2 * one + 1)
+            assert capped and sum(h.tokens for h in capped) <= 2 * one + 1
+        assert s.recall("note", k=10, merge=False, max_tokens=one - 1) == []
+    finally:
+        mem.close()
 
 
 def _summarized_session(mem: TieredMemory, n: int = 14) -> tuple[Any, int]:
@@ -1107,18 +1313,23 @@ def test_exclude_recent_leaves_out_the_verbatim_part(
         other = mem.session("t", "u", "other")
         other.add_messages([{"role": "user", "content": f"walrus {i}"} for i in range(3)])
         assert mem.flush(timeout=30)
-        every = s.recall("walrus", k=100, kinds=["message"])
+        every = s.recall("walrus", k=100, kinds=["message"], merge=False)
         assert len(every) == 14 + 3
-        kept = s.recall("walrus", k=100, kinds=["message"], exclude_recent=True)
+        kept = s.recall("walrus", k=100, kinds=["message"], exclude_recent=True, merge=False)
         mine = sorted(h.seqs[-1] for h in kept if h.session == "chat")
         # spans wholly after the summary are left out; spans reaching into it stay
         assert mine == list(range(1, upto + 3))
         assert all(h.seqs[0] <= upto for h in kept if h.session == "chat")
         assert sorted(h.seqs[-1] for h in kept if h.session == "other") == [1, 2, 3]
         # the other session's own recent part is excluded from its own point of view only
-        assert len(other.recall("walrus", k=100, kinds=["message"], exclude_recent=True)) == 14
-        # summaries are never excluded
-        summaries = s.recall("walrus", k=100, kinds=["summary"], exclude_recent=True)
+        theirs = other.recall("walrus", k=100, kinds=["message"], exclude_recent=True, merge=False)
+        assert len(theirs) == 14
+        # the session's own summaries are in its context already: excluded from its view,
+        # kept in another session's
+        assert s.recall("walrus", k=100, kinds=["summary"], exclude_recent=True) == []
+        summaries = other.recall(
+            "walrus", k=100, kinds=["summary"], exclude_recent=True, merge=False
+        )
         assert len(summaries) == len(s.summaries())
     finally:
         mem.close()
@@ -1159,7 +1370,7 @@ def test_clear_removes_the_sessions_message_and_summary_items(
         s.add_message(role="user", content="a walrus again")
         assert mem.flush(timeout=30)
         (fresh,) = s.recall("walrus", scope="session", kinds=["message"])
-        assert fresh.seqs == [15] and fresh.text == "user: a walrus again"
+        assert fresh.seqs == [15] and fresh.text.split("\n")[1:] == ["user: a walrus again"]
         assert [m.id for m in s.messages()] == [src.id for src in fresh.sources]
         assert mem.backfill() == {"sessions": 0, "items_indexed": 0, "items_embedded": 0}
     finally:
@@ -1213,21 +1424,38 @@ RECALL_CONTEXT_OPTIONS: dict[str, Any] = {
     "min_fold_tokens": 30,
     "window_size": 20,
 }
+DOG_QUERY = "What is my dog called?"
 
 
-def _filler(i: int) -> dict[str, Any]:
-    return {
-        "role": "user" if i % 2 else "assistant",
-        "content": f"We reviewed invoice number {i} and the quarterly report.",
-        "token_count": 10,
-    }
+def _long_chat_messages() -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = [
+        {"role": "user", "content": DOG, "token_count": 20, "created_at": minute(0)}
+    ]
+    for i in range(2, 31):
+        out.append(
+            {
+                "role": "user" if i % 2 else "assistant",
+                "content": f"We reviewed invoice number {i} and the quarterly report.",
+                "token_count": 10,
+                "created_at": minute(i),
+            }
+        )
+    return out
+
+
+def _long_chat(mem: TieredMemory) -> tuple[Any, Any]:
+    s = mem.session("t", "u", "chat")
+    s.add_messages(_long_chat_messages())  # one batch: the folds do not depend on timing
+    assert mem.flush(timeout=30)
+    summary = s.summary()
+    assert summary is not None and summary.upto_seq >= 3  # the detail is summarized away
+    return s, summary
 
 
 def _check_recalled(bundle: Any, upto: int, budget: int) -> dict[str, Any]:
     recalled = bundle.block("recalled")
     assert recalled is not None, bundle.names
     assert "Biscuit" in recalled.text
-    assert recalled.tokens <= budget // 4  # the provider's share of the budget
     assert bundle.total_tokens <= budget
     summary = bundle.block("summary")
     assert summary is not None and "Biscuit" not in summary.text  # only recall brings it back
@@ -1255,24 +1483,19 @@ def test_context_recalls_an_early_detail(
         **RECALL_CONTEXT_OPTIONS,
     )
     try:
-        s = mem.session("t", "u", "chat")
-        s.add_message(role="user", content=DOG, token_count=20)
-        for i in range(2, 31):
-            s.add_message(**_filler(i))
-        assert mem.flush(timeout=30)
-        summary = s.summary()
-        assert summary is not None and summary.upto_seq >= 3
+        s, summary = _long_chat(mem)
         budget = 600
         assert s.context(budget_tokens=budget).block("recalled") is None  # no query, no block
-        bundle = s.context(query="What is my dog called?", budget_tokens=budget)
+        bundle = s.context(query=DOG_QUERY, budget_tokens=budget)
         first = _check_recalled(bundle, summary.upto_seq, budget)
-        hit = s.recall("What is my dog called?", k=1, exclude_recent=True)[0]
-        assert first["item_id"] == hit.item_id
+        # the block is what recall returns for the query within the block's share of the budget
+        hit = s.recall(DOG_QUERY, k=8, exclude_recent=True, max_tokens=budget // 4)[0]
+        assert first["item_ids"] == hit.item_ids
         assert first["message_ids"] == [src.id for src in hit.sources]
 
         # another session of the user gets it too, and a new item invalidates the cached block
         follow = mem.session("t", "u", "followup")
-        follow.add_message(role="user", content="Hi again!")
+        follow.add_message(role="user", content="Hi again!", created_at=minute(40))
         assert mem.flush(timeout=30)
         query = "dog Biscuit puppy"
         one = follow.context(query=query, budget_tokens=budget)
@@ -1280,7 +1503,9 @@ def test_context_recalls_an_early_detail(
         hits_before = mem.stats()["context_cache_hits"]
         assert follow.context(query=query, budget_tokens=budget) == one
         assert mem.stats()["context_cache_hits"] == hits_before + 1
-        s.add_message(role="user", content="Biscuit had a puppy called Nacho!", token_count=8)
+        s.add_message(
+            role="user", content="Biscuit had a puppy called Nacho!", created_at=minute(41)
+        )
         assert mem.flush(timeout=30)
         two = follow.context(query=query, budget_tokens=budget)
         assert mem.stats()["context_cache_hits"] == hits_before + 1
@@ -1302,13 +1527,58 @@ async def test_async_context_recalls_an_early_detail(
     )
     try:
         s = mem.session("t", "u", "chat")
-        await s.add_message(role="user", content=DOG, token_count=20)
-        for i in range(2, 31):
-            await s.add_message(**_filler(i))
+        await s.add_messages(_long_chat_messages())
         assert await mem.flush(timeout=30)
         summary = await s.summary()
         assert summary is not None and summary.upto_seq >= 3
-        bundle = await s.context(query="What is my dog called?", budget_tokens=600)
+        bundle = await s.context(query=DOG_QUERY, budget_tokens=600)
         _check_recalled(bundle, summary.upto_seq, 600)
     finally:
         await mem.close()
+
+
+def test_recalled_block_stays_within_its_share_of_the_budget(
+    postgres_url: str, schema: str
+) -> None:
+    """``budget_fraction`` (0.25 by default) bounds the block's own tokens, headers of
+    summary and fact hits and the blank lines between hits included."""
+    mem = _open(postgres_url, schema, summarizer=CountingSummarizer(), **RECALL_CONTEXT_OPTIONS)
+    try:
+        s, _ = _long_chat(mem)
+        s.remember("pet", "Biscuit the dog")
+        assert mem.flush(timeout=30)
+        over, shown = [], 0
+        for budget in (200, 400, 600, 1000, 2000):
+            bundle = s.context(query=DOG_QUERY + " summary", budget_tokens=budget)
+            recalled = bundle.block("recalled")
+            if recalled is None:
+                continue  # nothing fits a small share: no block (allowed)
+            shown += 1
+            if recalled.tokens > budget // 4:
+                over.append((budget, recalled.tokens))
+        assert shown >= 3
+        assert over == []
+    finally:
+        mem.close()
+
+
+def test_recalled_block_does_not_repeat_the_summary_block(postgres_url: str, schema: str) -> None:
+    """The block adds what the summary and the recent turns do not hold: the running summary
+    the context already shows is not recalled a second time (the extractive summarizer keeps
+    the dog sentence, so the summary versions match the query)."""
+    mem = _open(postgres_url, schema, **RECALL_CONTEXT_OPTIONS)
+    try:
+        s, summary = _long_chat(mem)
+        bundle = s.context(query=DOG_QUERY, budget_tokens=2000)
+        shown = bundle.block("summary")
+        recalled = bundle.block("recalled")
+        assert shown is not None and shown.text == summary.text
+        assert recalled is not None
+        again = [
+            i["item_ids"]
+            for i in recalled.metadata["items"]
+            if i["kind"] == "summary" and i["seqs"][-1] == summary.upto_seq
+        ]
+        assert again == [] and summary.text not in recalled.text
+    finally:
+        mem.close()

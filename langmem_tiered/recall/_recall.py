@@ -125,7 +125,7 @@ def index_session_once(memory: Any, key: SessionKey) -> bool:
                 key.tenant, key.user, drafts, advance=(key, upto, new_upto)
             )
             if inserted is None:
-                return False
+                return True
             memory._stats["items_indexed"] += len(inserted)
             tokens = sum((d.token_count for d in drafts))
             _embed_inserted(memory, key.tenant, key.user, inserted, (key, tokens))
@@ -234,8 +234,10 @@ def recall(
     _check_positive("k", k, 1000)
     _check_when("since", since)
     _check_when("until", until)
+    if kinds is not None and (isinstance(kinds, str) or not isinstance(kinds, Collection)):
+        raise InvalidInputError(f"kinds is a non-empty collection of {RECALL_KINDS}")
     wanted = list(RECALL_KINDS if kinds is None else kinds)
-    if isinstance(kinds, str) or not wanted or any((x not in RECALL_KINDS for x in wanted)):
+    if not wanted or any((x not in RECALL_KINDS for x in wanted)):
         raise InvalidInputError(f"kinds is a non-empty collection of {RECALL_KINDS}")
     if not isinstance(recency_weight, (int, float)) or not 0 <= recency_weight <= 10:
         raise InvalidInputError("recency_weight must be between 0 and 10")
@@ -276,8 +278,10 @@ def recall(
         params["q"] = vector_literal(check_vectors(embedder, [raw], 1)[0])
         params["model"] = embedder.model_id
         dim = embedder.dimension
-    terms, content_terms = search_terms(query) if mode != "vector" else ("", "")
-    configs = query_configs(query, memory.text_search) if terms else []
+    configs = query_configs(query, memory.text_search)
+    terms, content_terms = search_terms(query, configs) if mode != "vector" else ("", "")
+    if not terms:
+        configs = []
     if terms:
         params.update(terms=terms, content_terms=content_terms)
         params.update(
@@ -360,9 +364,7 @@ def _source(session: str, row: Sequence[Any]) -> SourceMessage:
         seq=seq,
         id=message_id,
         role=role,
-        created_at=datetime.fromisoformat(created_at)
-        if isinstance(created_at, str)
-        else created_at,
+        created_at=created_at,
         metadata=metadata,
         text=message_line(message),
     )
@@ -382,6 +384,7 @@ def backfill(
     store = memory._ready()
     out = {"sessions": 0, "items_indexed": 0, "items_embedded": 0}
     before = memory._stats["items_indexed"]
+    embedded_before = memory._stats["items_embedded"]
     behind = store.sessions_behind(tenant)
     for i, key in enumerate(behind):
         while index_session_once(memory, key):
@@ -400,15 +403,17 @@ def backfill(
     if reembed and embedder is not None and vectors_ready(memory):
         total = store.count_stale_items(embedder.model_id, tenant)
         after: tuple[str, str, int] = ("", "", 0)
+        done = 0
         while True:
             rows = store.stale_items(embedder.model_id, tenant=tenant, after=after, limit=batch)
             if not rows:
                 break
-            out["items_embedded"] += embed_items(memory, rows)
+            done += embed_items(memory, rows)
             after = rows[-1][:3]
             if progress is not None:
-                progress("embed", out["items_embedded"], total)
+                progress("embed", done, total)
         memory._stale_models = [] if tenant is None else memory._stale_models
+    out["items_embedded"] = memory._stats["items_embedded"] - embedded_before
     return out
 
 
@@ -458,17 +463,23 @@ class RecallProvider:
             recency_weight=self.recency_weight,
             max_tokens=max(1, int(request.budget_tokens * self.budget_fraction)),
         )
-        parts = [_hit_text(hit) for hit in hits]
-        items = [{"item_ids": hit.item_ids, **hit.provenance} for hit in hits]
-        if not parts:
-            return None
-        text = """
+        budget = max(1, int(request.budget_tokens * self.budget_fraction))
+        count = memory._tokenizer.count
+        text = ""
+        while hits:
+            text = """
 
-""".join(parts)
+""".join((_hit_text(h) for h in hits))
+            if count(text) <= budget:
+                break
+            hits = hits[:-1]
+        if not hits:
+            return None
+        items = [{"item_ids": hit.item_ids, **hit.provenance} for hit in hits]
         return ContextBlock(
             name="recalled",
             text=text,
-            tokens=memory._tokenizer.count(text),
+            tokens=count(text),
             trim_unit="paragraph",
             metadata={"items": items},
         )

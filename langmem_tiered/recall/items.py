@@ -177,7 +177,8 @@ def message_items(
                 text=text,
                 token_count=count(text),
                 ts_config=cfg,
-                occurred_at=when,
+                # a span is said when its last turn is (since/until and recency use it)
+                occurred_at=message.created_at or when,
                 search_text=search_text,
             )
         )
@@ -225,11 +226,15 @@ def fact_item(fact: Fact, *, count: Callable[[str], int], config: str) -> ItemDr
     )
 
 
-def search_terms(query: str) -> tuple[str, str]:
-    """Words of ``query`` for ``websearch_to_tsquery`` as an OR of terms: all of them (for a
-    language configuration, which drops its own stopwords) and without any language's
-    stopwords (for ``simple``, which keeps them)."""
+def search_terms(query: str, configs: Sequence[str] = ()) -> tuple[str, str]:
+    """Words of ``query`` for ``websearch_to_tsquery`` as an OR of terms: for the language
+    configurations (which drop their own stopwords; the query's language's function words are
+    dropped here too, Postgres' lists miss some, e.g. Portuguese "é"), and without any
+    language's stopwords (for ``simple``, which keeps them)."""
     words = [w for w in _WORD.findall(query.casefold()) if w != "or"][:MAX_QUERY_TERMS]
+    if len(configs) == 1 and configs[0] in STOPWORDS:
+        stop = STOPWORDS[configs[0]]
+        words = [w for w in words if fold_text(w) not in stop]
     content = [w for w in words if fold_text(w) not in _ALL_STOPWORDS]
     return " or ".join(words), " or ".join(content)
 

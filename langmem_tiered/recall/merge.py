@@ -51,54 +51,59 @@ def merge_hits(
                 total += hit.tokens
             continue
         lo, hi = hit.seqs[0], hit.seqs[-1]
-        target = next(
-            (
-                i
-                for i, h in enumerate(out)
-                if h.kind == "message"
-                and h.session == hit.session
-                and h.seqs
-                and lo <= h.seqs[-1] + 1
-                and hi >= h.seqs[0] - 1
-            ),
-            None,
-        )
-        if target is None:
+        # every hit of the session it overlaps or touches (it may bridge two of them)
+        targets = [
+            i
+            for i, h in enumerate(out)
+            if h.kind == "message"
+            and h.session == hit.session
+            and h.seqs
+            and lo <= h.seqs[-1] + 1
+            and hi >= h.seqs[0] - 1
+        ]
+        if not targets:
             if max_tokens is None or total + hit.tokens <= max_tokens:
                 out.append(hit.model_copy(update={"item_ids": [hit.item_id]}))
                 total += hit.tokens
             continue
-        current = out[target]
-        if current.seqs[0] <= lo and hi <= current.seqs[-1]:
+        first = out[targets[0]]
+        if len(targets) == 1 and first.seqs[0] <= lo and hi <= first.seqs[-1]:
             continue  # nothing new
-        by_seq = {s.seq: s for s in current.sources}
-        for source in hit.sources:
-            by_seq.setdefault(source.seq, source)
+        group = [out[i] for i in targets]
+        by_seq: dict[int, SourceMessage] = {}
+        for member in (*group, hit):
+            for source in member.sources:
+                by_seq.setdefault(source.seq, source)
         sources = [by_seq[s] for s in sorted(by_seq)]
-        text, tokens = _render(sources, current.ts_config, count)
-        if max_tokens is not None and total - current.tokens + tokens > max_tokens:
+        text, tokens = _render(sources, first.ts_config, count)
+        replaced = sum(h.tokens for h in group)
+        if max_tokens is not None and total - replaced + tokens > max_tokens:
             continue
-        total += tokens - current.tokens
-        low, high = min(lo, current.seqs[0]), max(hi, current.seqs[-1])
-        out[target] = current.model_copy(
+        total += tokens - replaced
+        members = (*group, hit)
+        merged = first.model_copy(
             update={
                 "text": text,
                 "tokens": tokens,
-                "seqs": list(range(low, high + 1)),
+                "seqs": list(
+                    range(min(m.seqs[0] for m in members), max(m.seqs[-1] for m in members) + 1)
+                ),
                 "sources": sources,
-                "item_ids": [*current.item_ids, hit.item_id],
-                "occurred_at": min(current.occurred_at, hit.occurred_at),
-                "vector_rank": _best(current.vector_rank, hit.vector_rank),
-                "text_rank": _best(current.text_rank, hit.text_rank),
+                "item_ids": [i for h in group for i in h.item_ids] + [hit.item_id],
+                "occurred_at": max(m.occurred_at for m in members),
+                "vector_rank": _best(*(m.vector_rank for m in members)),
+                "text_rank": _best(*(m.text_rank for m in members)),
                 "similarity": max(
-                    (x for x in (current.similarity, hit.similarity) if x is not None),
-                    default=None,
+                    (m.similarity for m in members if m.similarity is not None), default=None
                 ),
             }
         )
+        out[targets[0]] = merged
+        for i in reversed(targets[1:]):
+            del out[i]
     return out
 
 
-def _best(a: int | None, b: int | None) -> int | None:
-    ranks = [x for x in (a, b) if x is not None]
-    return min(ranks) if ranks else None
+def _best(*ranks: int | None) -> int | None:
+    known = [x for x in ranks if x is not None]
+    return min(known) if known else None

@@ -112,7 +112,10 @@ WITH gone AS (DELETE FROM lmt_messages WHERE {_PK} RETURNING 1),
      old_items AS (DELETE FROM lmt_recall_items WHERE {_PK} AND kind IN ('message', 'summary'))
 UPDATE lmt_sessions
 SET state = '{{}}', state_version = state_version + 1, updated_at = now(),
-    summary_upto_seq = last_seq, summary_version = summary_version + 1
+    summary_upto_seq = last_seq, summary_version = summary_version + 1,
+    -- nothing left to index or read facts from: a job that read the deleted messages
+    -- before this loses its compare-and-set and stores nothing
+    recall_upto_seq = last_seq, facts_upto_seq = last_seq
 WHERE {_PK}
 RETURNING (SELECT count(*) FROM gone), last_seq, state_version
 """

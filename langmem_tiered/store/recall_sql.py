@@ -176,9 +176,11 @@ def _scope(alias: str, *, session: bool, since: bool, until: bool, exclude: bool
     if until:
         parts.append(f"{a}occurred_at < %(until)s")
     if exclude:
-        # items wholly inside the recent window of the current session
+        # what a composed context of the session shows already: spans wholly inside its
+        # verbatim part, and its own running summary
         parts.append(
-            f"NOT ({a}kind = 'message' AND {a}session_id = %(xs)s AND {a}seq_from > %(xa)s)"
+            f"NOT ({a}session_id = %(xs)s AND ({a}kind = 'summary' "
+            f"OR ({a}kind = 'message' AND {a}seq_from > %(xa)s)))"
         )
     return " AND ".join(parts)
 
@@ -298,7 +300,7 @@ SELECT f.*, (
                     ORDER BY m.seq)
     FROM lmt_messages m
     WHERE m.tenant_id = %(t)s AND m.user_id = %(u)s AND m.session_id = f.session_id
-      AND m.seq BETWEEN f.seq_from AND f.seq_to
+      AND m.seq BETWEEN f.seq_from AND f.seq_to AND m.role <> 'system'
 ) AS sources
 FROM fused f
 ORDER BY f.score DESC, f.item_id"""
