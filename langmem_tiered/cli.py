@@ -70,14 +70,17 @@ RedisOption = Annotated[
     typer.Option(envvar="LANGMEM_REDIS_URL", help="Redis URL (default: in-process hot tier)."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+SchemaOption = Annotated[
+    str, typer.Option(envvar="LANGMEM_SCHEMA", help="Postgres schema of the tables.")
+]
 
 
-def _open(path: Path | None, postgres_url: str | None, redis_url: str | None) -> Any:
+def _open(path: Path | None, postgres_url: str | None, redis_url: str | None, schema: str) -> Any:
     from ._engine import TieredMemory
 
     if postgres_url:
-        return TieredMemory.connect(postgres_url=postgres_url, redis_url=redis_url)
-    return TieredMemory.local(path, redis_url=redis_url)
+        return TieredMemory.connect(postgres_url=postgres_url, redis_url=redis_url, schema=schema)
+    return TieredMemory.local(path, redis_url=redis_url, schema=schema)
 
 
 @app.command()
@@ -89,12 +92,13 @@ def backfill(
     reembed: Annotated[
         bool, typer.Option(help="Also re-embed items of a previous embedding model.")
     ] = True,
+    schema: SchemaOption = "langmem",
     as_json: JsonOption = False,
 ) -> None:
     """Index for recall (and embed) every message, summary and fact not indexed yet."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    memory = _open(path, postgres_url, redis_url)
+    memory = _open(path, postgres_url, redis_url, schema)
     try:
         with Progress(
             TextColumn("{task.description}"),
@@ -132,10 +136,11 @@ def recall(
     path: PathOption = None,
     postgres_url: PostgresOption = None,
     redis_url: RedisOption = None,
+    schema: SchemaOption = "langmem",
     as_json: JsonOption = False,
 ) -> None:
     """Search a user's memory by meaning and words (hybrid recall), best first."""
-    memory = _open(path, postgres_url, redis_url)
+    memory = _open(path, postgres_url, redis_url, schema)
     try:
         hits = memory.user(tenant, user).recall(query, k=k, session=session)
     finally:
