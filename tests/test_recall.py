@@ -585,7 +585,7 @@ def test_model_change_is_detected_and_backfilled(postgres_url: str, schema: str,
 
         progress: list[tuple[str, int, int]] = []
         out = second.backfill(progress=lambda *a: progress.append(a))
-        assert out == {"sessions": 0, "items_indexed": 0, "items_embedded": 5}
+        assert out == {"sessions": 0, "items_indexed": 0, "items_embedded": 5, "indexes_built": 0}
         assert progress == [("embed", 5, 5)]
         assert second.stats()["items_embedded"] == 6
         assert second.recall_status() == {
@@ -609,6 +609,7 @@ def test_model_change_is_detected_and_backfilled(postgres_url: str, schema: str,
             "sessions": 0,
             "items_indexed": 0,
             "items_embedded": 0,
+            "indexes_built": 0,
         }
         assert again == [] and second.stats()["items_embedded"] == 6
         assert _items(postgres_url, schema, vectors=True) == items
@@ -644,11 +645,21 @@ async def test_async_model_change_and_backfill(postgres_url: str, schema: str) -
         assert (status["stale"], status["other_models"]) == (3, ["m1"])
         hits = await second.user("t", "u").recall("kiwi", merge=False)
         assert len(hits) == 3 and all(h.vector_rank is None for h in hits)
-        assert await second.backfill() == {"sessions": 0, "items_indexed": 0, "items_embedded": 3}
+        assert await second.backfill() == {
+            "sessions": 0,
+            "items_indexed": 0,
+            "items_embedded": 3,
+            "indexes_built": 0,
+        }
         assert (await second.recall_status())["by_model"] == {"m2": 3}
         hits = await second.user("t", "u").recall("kiwi", merge=False)
         assert len(hits) == 3 and all(h.vector_rank is not None for h in hits)
-        assert await second.backfill() == {"sessions": 0, "items_indexed": 0, "items_embedded": 0}
+        assert await second.backfill() == {
+            "sessions": 0,
+            "items_indexed": 0,
+            "items_embedded": 0,
+            "indexes_built": 0,
+        }
     finally:
         await second.close()
 
@@ -722,6 +733,7 @@ def test_backfill_is_complete_and_idempotent(postgres_url: str, schema: str) -> 
             "sessions": 0,
             "items_indexed": 0,
             "items_embedded": 0,
+            "indexes_built": 0,
         }
         assert calls == []
         assert _items(postgres_url, schema, vectors=True) == items
@@ -730,7 +742,12 @@ def test_backfill_is_complete_and_idempotent(postgres_url: str, schema: str) -> 
     # and so does another memory (another process) afterwards
     other = _open(postgres_url, schema)
     try:
-        assert other.backfill() == {"sessions": 0, "items_indexed": 0, "items_embedded": 0}
+        assert other.backfill() == {
+            "sessions": 0,
+            "items_indexed": 0,
+            "items_embedded": 0,
+            "indexes_built": 0,
+        }
     finally:
         other.close()
 
@@ -742,7 +759,7 @@ def test_backfill_reports_the_items_it_embedded(postgres_url: str, schema: str) 
     try:
         out = mem.backfill()
         assert mem.stats()["items_embedded"] == 77
-        assert out == {"sessions": 3, "items_indexed": 77, "items_embedded": 77}
+        assert out == {"sessions": 3, "items_indexed": 77, "items_embedded": 77, "indexes_built": 0}
     finally:
         mem.close()
 
@@ -759,7 +776,12 @@ async def test_async_backfill(postgres_url: str, schema: str) -> None:
         items = _items(postgres_url, schema, vectors=True)
         assert len(items) == 77 and all(i["has_vector"] for i in items)
         assert len({(i["tenant_id"], i["user_id"], i["source_key"]) for i in items}) == 77
-        assert await mem.backfill() == {"sessions": 0, "items_indexed": 0, "items_embedded": 0}
+        assert await mem.backfill() == {
+            "sessions": 0,
+            "items_indexed": 0,
+            "items_embedded": 0,
+            "indexes_built": 0,
+        }
     finally:
         await mem.close()
 
@@ -1372,7 +1394,12 @@ def test_clear_removes_the_sessions_message_and_summary_items(
         (fresh,) = s.recall("walrus", scope="session", kinds=["message"])
         assert fresh.seqs == [15] and fresh.text.split("\n")[1:] == ["user: a walrus again"]
         assert [m.id for m in s.messages()] == [src.id for src in fresh.sources]
-        assert mem.backfill() == {"sessions": 0, "items_indexed": 0, "items_embedded": 0}
+        assert mem.backfill() == {
+            "sessions": 0,
+            "items_indexed": 0,
+            "items_embedded": 0,
+            "indexes_built": 0,
+        }
     finally:
         mem.close()
 
@@ -1410,7 +1437,12 @@ def test_backfill_of_a_cleared_unindexed_session_finishes(postgres_url: str, sch
         first = mem.backfill()
         assert first["items_indexed"] == 0
         # nothing is left behind: a second run has nothing to look at
-        assert mem.backfill() == {"sessions": 0, "items_indexed": 0, "items_embedded": 0}
+        assert mem.backfill() == {
+            "sessions": 0,
+            "items_indexed": 0,
+            "items_embedded": 0,
+            "indexes_built": 0,
+        }
     finally:
         mem.close()
 
@@ -1580,5 +1612,35 @@ def test_recalled_block_does_not_repeat_the_summary_block(postgres_url: str, sch
             if i["kind"] == "summary" and i["seqs"][-1] == summary.upto_seq
         ]
         assert again == [] and summary.text not in recalled.text
+    finally:
+        mem.close()
+
+
+def test_a_large_table_gets_its_hnsw_index_from_backfill_not_from_the_request(
+    postgres_url: str, schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from langmem_tiered.store import recall_sql
+
+    monkeypatch.setattr(recall_sql, "HNSW_INLINE_MAX_ROWS", -1)  # every table is "large"
+    mem = TieredMemory.connect(postgres_url=postgres_url, schema=schema, embedder=bow_embedder())
+    try:
+        s = mem.session("t", "u", "chat")
+        s.add_messages([{"role": "user", "content": f"note {i} about quinces"} for i in range(4)])
+        assert mem.flush(timeout=30)
+
+        def indexes() -> set[str]:
+            with psycopg.connect(postgres_url) as conn:
+                rows = conn.execute(
+                    "SELECT indexname FROM pg_indexes WHERE schemaname = %s", [schema]
+                ).fetchall()
+            return {r[0] for r in rows}
+
+        assert f"lmt_recall_hnsw_{DIM}" not in indexes()
+        assert f"lmt_recall_vectors_{DIM}" in indexes()  # the exact path works meanwhile
+        assert s.recall("quinces", k=2, mode="vector")
+        assert mem.backfill()["indexes_built"] == 1
+        assert f"lmt_recall_hnsw_{DIM}" in indexes()
+        assert mem.backfill()["indexes_built"] == 0
+        assert [h.seqs[-1] for h in s.recall("note 3 about quinces", k=1, merge=False)] == [4]
     finally:
         mem.close()

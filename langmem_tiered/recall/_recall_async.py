@@ -377,7 +377,7 @@ async def backfill(
     item without a vector of the current model. Idempotent and resumable: it only ever does
     what is missing, so running it twice, or after an interruption, is safe."""
     store = await memory._ready()
-    out = {"sessions": 0, "items_indexed": 0, "items_embedded": 0}
+    out = {"sessions": 0, "items_indexed": 0, "items_embedded": 0, "indexes_built": 0}
     before = memory._stats["items_indexed"]
     embedded_before = memory._stats["items_embedded"]
     behind = await store.sessions_behind(tenant)
@@ -395,6 +395,12 @@ async def backfill(
             progress("facts", i + 1, len(users))
     out["items_indexed"] = memory._stats["items_indexed"] - before
     embedder = memory._embedder
+    if (
+        embedder is not None
+        and await vectors_ready(memory)
+        and await store.build_vector_index(embedder.dimension)
+    ):
+        out["indexes_built"] = 1
     if reembed and embedder is not None and await vectors_ready(memory):
         total = await store.count_stale_items(embedder.model_id, tenant)
         after: tuple[str, str, int] = ("", "", 0)

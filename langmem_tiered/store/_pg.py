@@ -11,6 +11,7 @@ message id) are retried with tenacity when the connection fails.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -33,6 +34,7 @@ from . import recall_sql
 from .schema import CREATE_VERSION_TABLE, check_schema_name, load_migrations, lock_key
 
 __all__ = ["PostgresStore", "AppendResult"]
+_log = logging.getLogger("langmem_tiered")
 AppendResult = tuple[str, int, datetime, bool]
 "``(message_id, seq, created_at, inserted)`` for each message of an append, in order."
 _COLUMNS = "seq, message_id, role, content, name, tool_calls, tool_call_id, metadata, token_count, created_at"
@@ -256,16 +258,18 @@ class PostgresStore:
             reraise=True,
         )
 
-    def _fetch_once(self, query: str, params: Any) -> list[tuple[Any, ...]]:
+    def _fetch_once(
+        self, query: str, params: Any, prepare: bool | None = None
+    ) -> list[tuple[Any, ...]]:
         with self._pool.connection() as conn:
-            cur = conn.execute(query, params)
+            cur = conn.execute(query, params, prepare=prepare)
             result = cur.pgresult
             if result is None or result.status != pq.ExecStatus.TUPLES_OK:
                 return []
             return cur.fetchall()
 
     def _fetch(
-        self, query: str, params: Any, *, retry_unique: bool = False
+        self, query: str, params: Any, *, retry_unique: bool = False, prepare: bool | None = None
     ) -> list[tuple[Any, ...]]:
         """Run one statement and return its rows; retry with backoff if the connection fails.
 
@@ -274,7 +278,7 @@ class PostgresStore:
         ``retry_unique`` also retries a unique violation (two appends racing with one message id).
         """
         try:
-            return self._fetch_once(query, params)
+            return self._fetch_once(query, params, prepare)
         except psycopg.OperationalError:
             pass
         except psycopg.errors.UniqueViolation as exc:
@@ -285,7 +289,7 @@ class PostgresStore:
         with _store_errors():
             for attempt in self._retrying(retry_unique):
                 with attempt:
-                    return self._fetch_once(query, params)
+                    return self._fetch_once(query, params, prepare)
         raise AssertionError("unreachable")
 
     def migrate(self) -> list[int]:
@@ -641,8 +645,41 @@ class PostgresStore:
                 conn.execute(
                     "ALTER TABLE lmt_recall_items ADD COLUMN IF NOT EXISTS embedding halfvec"
                 )
-                conn.execute(recall_sql.hnsw_index_sql(dim))
+                if dim <= recall_sql.COVERING_MAX_DIM:
+                    conn.execute(recall_sql.covering_index_sql(dim))
+                cur = conn.execute(
+                    "SELECT to_regclass(%s) IS NOT NULL", [recall_sql.hnsw_index_name(dim)]
+                )
+                have = cur.fetchone()
+                cur = conn.execute(recall_sql.SQL_ITEM_ESTIMATE)
+                rows = cur.fetchone()
+                if not (have and have[0]):
+                    if rows and rows[0] > recall_sql.HNSW_INLINE_MAX_ROWS:
+                        _log.warning(
+                            "recall: %s items and no HNSW index for dimension %d yet; searches are exact until backfill() builds it (concurrently)",
+                            rows[0],
+                            dim,
+                        )
+                    else:
+                        conn.execute(recall_sql.hnsw_index_sql(dim))
         self._vector_dims.add(dim)
+        return True
+
+    def build_vector_index(self, dim: int, maintenance_work_mem: str = "1GB") -> bool:
+        """Build the HNSW index of dimension ``dim`` with ``CREATE INDEX CONCURRENTLY`` (writes
+        go on meanwhile); False if it exists already."""
+        rows = self._fetch("SELECT to_regclass(%s) IS NOT NULL", [recall_sql.hnsw_index_name(dim)])
+        if rows and rows[0][0]:
+            return False
+        with _store_errors():
+            with self._pool.connection() as conn:
+                conn.execute(
+                    "SELECT set_config('maintenance_work_mem', %s, false)", [maintenance_work_mem]
+                )
+                try:
+                    conn.execute(recall_sql.hnsw_index_sql(dim, concurrently=True))
+                finally:
+                    conn.execute("RESET maintenance_work_mem")
         return True
 
     def recall_progress(self, key: SessionKey) -> tuple[int, int]:
@@ -766,8 +803,12 @@ class PostgresStore:
         return [_row_to_fact(r) for r in rows]
 
     def search_recall(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        """Run a statement made by :func:`~langmem_tiered.store.recall_sql.search_sql`."""
-        return self._fetch(sql, params)
+        """Run a statement made by :func:`~langmem_tiered.store.recall_sql.search_sql`.
+
+        Never as a prepared statement: a generic plan guesses the size of the user's scope, and
+        the right plan (exact scan of a small scope, GIN for rare terms, HNSW for a huge one)
+        depends on it; planning costs well under a millisecond."""
+        return self._fetch(sql, params, prepare=False)
 
     def record_usage_batch(
         self, rows: Sequence[tuple[SessionKey, str, int, int, int, int]]

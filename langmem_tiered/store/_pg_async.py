@@ -10,6 +10,7 @@ message id) are retried with tenacity when the connection fails.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -37,6 +38,8 @@ from . import recall_sql
 from .schema import CREATE_VERSION_TABLE, check_schema_name, load_migrations, lock_key
 
 __all__ = ["AsyncPostgresStore", "AppendResult"]
+
+_log = logging.getLogger("langmem_tiered")
 
 AppendResult = tuple[str, int, datetime, bool]
 """``(message_id, seq, created_at, inserted)`` for each message of an append, in order."""
@@ -362,9 +365,11 @@ class AsyncPostgresStore:
             reraise=True,
         )
 
-    async def _fetch_once(self, query: str, params: Any) -> list[tuple[Any, ...]]:
+    async def _fetch_once(
+        self, query: str, params: Any, prepare: bool | None = None
+    ) -> list[tuple[Any, ...]]:
         async with self._pool.connection() as conn:
-            cur = await conn.execute(query, params)
+            cur = await conn.execute(query, params, prepare=prepare)
             # pgresult.status is ~0.1 µs; cursor.description builds column objects (~8 µs)
             result = cur.pgresult
             if result is None or result.status != pq.ExecStatus.TUPLES_OK:
@@ -372,7 +377,12 @@ class AsyncPostgresStore:
             return await cur.fetchall()
 
     async def _fetch(
-        self, query: str, params: Any, *, retry_unique: bool = False
+        self,
+        query: str,
+        params: Any,
+        *,
+        retry_unique: bool = False,
+        prepare: bool | None = None,
     ) -> list[tuple[Any, ...]]:
         """Run one statement and return its rows; retry with backoff if the connection fails.
 
@@ -381,7 +391,7 @@ class AsyncPostgresStore:
         ``retry_unique`` also retries a unique violation (two appends racing with one message id).
         """
         try:
-            return await self._fetch_once(query, params)
+            return await self._fetch_once(query, params, prepare)
         except psycopg.OperationalError:
             pass
         except psycopg.errors.UniqueViolation as exc:
@@ -392,7 +402,7 @@ class AsyncPostgresStore:
         with _store_errors():
             async for attempt in self._retrying(retry_unique):
                 with attempt:
-                    return await self._fetch_once(query, params)
+                    return await self._fetch_once(query, params, prepare)
         raise AssertionError("unreachable")
 
     async def migrate(self) -> list[int]:
@@ -768,8 +778,44 @@ class AsyncPostgresStore:
                 await conn.execute(
                     "ALTER TABLE lmt_recall_items ADD COLUMN IF NOT EXISTS embedding halfvec"
                 )
-                await conn.execute(recall_sql.hnsw_index_sql(dim))
+                if dim <= recall_sql.COVERING_MAX_DIM:
+                    await conn.execute(recall_sql.covering_index_sql(dim))
+                cur = await conn.execute(
+                    "SELECT to_regclass(%s) IS NOT NULL", [recall_sql.hnsw_index_name(dim)]
+                )
+                have = await cur.fetchone()
+                cur = await conn.execute(recall_sql.SQL_ITEM_ESTIMATE)
+                rows = await cur.fetchone()
+                if not (have and have[0]):
+                    if rows and rows[0] > recall_sql.HNSW_INLINE_MAX_ROWS:
+                        _log.warning(
+                            "recall: %s items and no HNSW index for dimension %d yet; searches "
+                            "are exact until backfill() builds it (concurrently)",
+                            rows[0],
+                            dim,
+                        )
+                    else:
+                        await conn.execute(recall_sql.hnsw_index_sql(dim))
         self._vector_dims.add(dim)
+        return True
+
+    async def build_vector_index(self, dim: int, maintenance_work_mem: str = "1GB") -> bool:
+        """Build the HNSW index of dimension ``dim`` with ``CREATE INDEX CONCURRENTLY`` (writes
+        go on meanwhile); False if it exists already."""
+        rows = await self._fetch(
+            "SELECT to_regclass(%s) IS NOT NULL", [recall_sql.hnsw_index_name(dim)]
+        )
+        if rows and rows[0][0]:
+            return False
+        with _store_errors():
+            async with self._pool.connection() as conn:  # autocommit: no transaction block
+                await conn.execute(
+                    "SELECT set_config('maintenance_work_mem', %s, false)", [maintenance_work_mem]
+                )
+                try:
+                    await conn.execute(recall_sql.hnsw_index_sql(dim, concurrently=True))
+                finally:
+                    await conn.execute("RESET maintenance_work_mem")
         return True
 
     async def recall_progress(self, key: SessionKey) -> tuple[int, int]:
@@ -898,8 +944,12 @@ class AsyncPostgresStore:
         return [_row_to_fact(r) for r in rows]
 
     async def search_recall(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        """Run a statement made by :func:`~langmem_tiered.store.recall_sql.search_sql`."""
-        return await self._fetch(sql, params)
+        """Run a statement made by :func:`~langmem_tiered.store.recall_sql.search_sql`.
+
+        Never as a prepared statement: a generic plan guesses the size of the user's scope, and
+        the right plan (exact scan of a small scope, GIN for rare terms, HNSW for a huge one)
+        depends on it; planning costs well under a millisecond."""
+        return await self._fetch(sql, params, prepare=False)
 
     # -- token ledger --------------------------------------------------------------------------
 

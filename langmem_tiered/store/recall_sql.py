@@ -152,11 +152,40 @@ SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'vector'),
 """
 
 
-def hnsw_index_sql(dim: int) -> str:
-    """The partial HNSW index (cosine, on ``halfvec``) for vectors of dimension ``dim``."""
+HNSW_INLINE_MAX_ROWS = 200_000
+"""Above this many recall items, the HNSW index of a new dimension is not built in the request
+path that first needs it (minutes at a million rows) but by ``backfill()``, concurrently."""
+
+COVERING_MAX_DIM = 1000
+"""Up to this dimension a user's vectors are also kept in a covering B-tree (tenant, user),
+so the exact per-user kNN reads them index-only, in order, instead of one heap page per item
+(a B-tree entry holds at most ~2.7 kB: a 1,536-d halfvec would not fit)."""
+
+SQL_ITEM_ESTIMATE = (
+    "SELECT reltuples::bigint FROM pg_class WHERE oid = 'lmt_recall_items'::regclass"
+)
+
+
+def covering_index_sql(dim: int) -> str:
+    """The covering B-tree that makes the exact per-user kNN an index-only scan."""
     dim = int(dim)
     return (
-        f"CREATE INDEX IF NOT EXISTS lmt_recall_hnsw_{dim} ON lmt_recall_items "
+        f"CREATE INDEX IF NOT EXISTS lmt_recall_vectors_{dim} ON lmt_recall_items "
+        f"(tenant_id, user_id, kind) INCLUDE (item_id, session_id, occurred_at, seq_from, "
+        f"embedding_model, embedding) WHERE embedding_dim = {dim}"
+    )
+
+
+def hnsw_index_name(dim: int) -> str:
+    return f"lmt_recall_hnsw_{int(dim)}"
+
+
+def hnsw_index_sql(dim: int, *, concurrently: bool = False) -> str:
+    """The partial HNSW index (cosine, on ``halfvec``) for vectors of dimension ``dim``."""
+    dim = int(dim)
+    how = "CONCURRENTLY " if concurrently else ""
+    return (
+        f"CREATE INDEX {how}IF NOT EXISTS lmt_recall_hnsw_{dim} ON lmt_recall_items "
         f"USING hnsw ((embedding::halfvec({dim})) halfvec_cosine_ops) "
         f"WHERE embedding_dim = {dim}"
     )

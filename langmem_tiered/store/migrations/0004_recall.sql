@@ -29,9 +29,10 @@ CREATE TABLE lmt_recall_items (
     CHECK ((embedding_dim IS NULL) = (embedding_model IS NULL))
 );
 
--- Scope of a search (tenant + user, optionally session) and its BM25 statistics.
-CREATE INDEX lmt_recall_scope ON lmt_recall_items (tenant_id, user_id, session_id, kind)
-    INCLUDE (doc_len, occurred_at, seq_from);
+-- Scope of a search (tenant + user + kinds) and its BM25 statistics, read index-only: every
+-- column a scope predicate or the statistics use is in the index.
+CREATE INDEX lmt_recall_scope ON lmt_recall_items (tenant_id, user_id, kind)
+    INCLUDE (doc_len, session_id, occurred_at, seq_from);
 CREATE INDEX lmt_recall_tsv ON lmt_recall_items USING gin (tsv);
 -- Items waiting for (re-)embedding, found by backfill.
 CREATE INDEX lmt_recall_unembedded ON lmt_recall_items (tenant_id, user_id, item_id)
