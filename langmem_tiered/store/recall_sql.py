@@ -319,7 +319,11 @@ fused AS (
            {recency_term} AS score,
            c.vr, c.tr, 1 - c.dist AS similarity
     FROM candidates c
-    JOIN lmt_recall_items i ON i.tenant_id = %(t)s AND i.user_id = %(u)s AND i.item_id = c.item_id
+    -- one primary-key probe per candidate (never a scan of the user's items)
+    CROSS JOIN LATERAL (
+        SELECT * FROM lmt_recall_items x
+        WHERE x.tenant_id = %(t)s AND x.user_id = %(u)s AND x.item_id = c.item_id
+    ) i
     ORDER BY score DESC, i.item_id
     LIMIT %(k)s
 )

@@ -33,7 +33,23 @@ CREATE TABLE lmt_recall_items (
 -- column a scope predicate or the statistics use is in the index.
 CREATE INDEX lmt_recall_scope ON lmt_recall_items (tenant_id, user_id, kind)
     INCLUDE (doc_len, session_id, occurred_at, seq_from);
-CREATE INDEX lmt_recall_tsv ON lmt_recall_items USING gin (tsv);
+-- Tenants and users are not independent columns: without this the planner multiplies their
+-- selectivities and expects ~100 times fewer rows per user than there are.
+CREATE STATISTICS lmt_recall_items_scope (ndistinct, dependencies)
+    ON tenant_id, user_id FROM lmt_recall_items;
+-- Full-text matches of one user: with btree_gin (a trusted contrib extension) one GIN index
+-- answers "tenant, user and words" at once; without it, GIN on the words alone.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'btree_gin')
+       OR EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'btree_gin') THEN
+        CREATE EXTENSION IF NOT EXISTS btree_gin WITH SCHEMA public;
+        CREATE INDEX lmt_recall_tsv ON lmt_recall_items USING gin (tenant_id, user_id, tsv);
+    ELSE
+        CREATE INDEX lmt_recall_tsv ON lmt_recall_items USING gin (tsv);
+    END IF;
+END
+$$;
 -- Items waiting for (re-)embedding, found by backfill.
 CREATE INDEX lmt_recall_unembedded ON lmt_recall_items (tenant_id, user_id, item_id)
     WHERE embedding_model IS NULL;
