@@ -258,6 +258,7 @@ class AsyncTieredMemory:
         self._bg_lock = threading.Lock()
         self._workers = background_workers
         self._executor: ThreadPoolExecutor | None = None
+        self._side: ThreadPoolExecutor | None = None
         ttl = dict(DEFAULT_CONTEXT_CACHE_TTL)
         ttl.update(context_cache_ttl or {})
         if set(ttl) != set(DEFAULT_CONTEXT_CACHE_TTL) or min(ttl.values()) <= 0:
@@ -378,6 +379,8 @@ class AsyncTieredMemory:
                 self._closed = True
             if self._executor is not None:
                 self._executor.shutdown(wait=True)
+            if self._side is not None:
+                self._side.shutdown(wait=True)
             try:
                 await self._tier.close()
             finally:
@@ -823,6 +826,14 @@ class AsyncTieredMemory:
             if not released:
                 with self._bg_lock:
                     self._scheduled.discard((kind, key))
+
+    def _side_executor(self) -> ThreadPoolExecutor:
+        """Threads for foreground work run beside the caller's own (the sync API's two recall
+        rankings); never the background workers, which may all be busy."""
+        with self._bg_lock:
+            if self._side is None:
+                self._side = ThreadPoolExecutor(2, "langmem-side")
+            return self._side
 
     def _spawn(self, job: Callable[..., Any], *args: Any) -> None:
         """Run ``job(*args)`` in the background: an asyncio task, or a worker thread."""

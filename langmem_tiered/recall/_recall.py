@@ -13,6 +13,7 @@ missing (sessions written while recall was off, items without a vector of the cu
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
@@ -193,6 +194,7 @@ def _sql(
     until: bool,
     exclude: bool,
     recency: bool,
+    part: str = "all",
 ) -> str:
     return search_sql(
         dim=dim,
@@ -203,6 +205,7 @@ def _sql(
         until=until,
         exclude=exclude,
         recency=recency,
+        part=part,
     )
 
 
@@ -290,7 +293,7 @@ def recall(
         params.update({f"cfg{i}": c for i, c in enumerate(configs)})
     if dim is None and (not terms):
         return []
-    sql = _sql(
+    shape = (
         dim,
         bool(terms),
         len(configs),
@@ -300,7 +303,28 @@ def recall(
         exclude_after is not None,
         recency_weight > 0,
     )
-    rows = store.search_recall(sql, params)
+    if dim is not None and terms:
+        vector_sql, text_sql = (_sql(*shape, part="vector"), _sql(*shape, part="text"))
+        pending = memory._side_executor().submit(store.search_recall, vector_sql, params)
+        by_text = store.search_recall(text_sql, params)
+        by_vector = pending.result()
+        ranks: dict[int, list[Any]] = {}
+        for item_id, vr, dist in by_vector:
+            ranks[item_id] = [vr, None, dist]
+        for item_id, tr in by_text:
+            ranks.setdefault(item_id, [None, None, None])[1] = tr
+        if not ranks:
+            rows = []
+        else:
+            params.update(
+                ids=list(ranks),
+                vrs=[r[0] for r in ranks.values()],
+                trs=[r[1] for r in ranks.values()],
+                dists=[r[2] for r in ranks.values()],
+            )
+            rows = store.search_recall(_sql(*shape, part="fuse"), params)
+    else:
+        rows = store.search_recall(_sql(*shape), params)
     memory._stats["recalls"] += 1
     hits = [_hit(row) for row in rows]
     if not merge:

@@ -224,8 +224,15 @@ def search_sql(
     until: bool,
     exclude: bool,
     recency: bool,
+    part: str = "all",
 ) -> str:
     """The hybrid search statement for the parts in use.
+
+    ``part="all"`` is the whole search in one statement. For a hybrid search on a large scope
+    the two rankings are better run side by side on two connections: ``part="vector"`` returns
+    ``(item_id, vector_rank, distance)``, ``part="text"`` returns ``(item_id, text_rank)``, and
+    ``part="fuse"`` takes the candidates as arrays (``ids``, ``vrs``, ``trs``, ``dists``) and
+    returns what ``"all"`` returns.
 
     Parameters it takes: ``t``, ``u``, ``kinds`` (text[]), ``s``, ``since``, ``until``,
     ``xs``/``xa`` (exclude the session's items after that seq), ``cfg0``.. (the ``configs``
@@ -238,6 +245,12 @@ def search_sql(
     sources json)``; a source is ``[seq, id, role, created_at, metadata, name, content,
     tool_calls]``.
     """
+    if part == "fuse":
+        return "WITH " + _fused(
+            "SELECT * FROM unnest(%(ids)s::bigint[], %(vrs)s::bigint[], %(trs)s::bigint[], "
+            "%(dists)s::float8[]) AS c(item_id, vr, tr, dist)",
+            recency,
+        )
     if dim is None and not lexical:
         raise ValueError("a search needs the vector side, the full-text side, or both")
     scope = _scope("i", session=session, since=since, until=until, exclude=exclude)
@@ -300,18 +313,27 @@ text_ranked AS (
 )"""
         )
         ranked.append("SELECT item_id, vr, tr, NULL::float8 AS dist FROM text_ranked")
+    with_ = ",\n".join(ctes)
+    if part == "vector":
+        return f"WITH {with_}\nSELECT item_id, vr, dist FROM vec_ranked ORDER BY vr"
+    if part == "text":
+        return f"WITH {with_}\nSELECT item_id, tr FROM text_ranked ORDER BY tr"
+    union = " UNION ALL ".join(ranked)
+    return f"WITH {with_},\n" + _fused(
+        f"SELECT item_id, min(vr) AS vr, min(tr) AS tr, min(dist) AS dist "
+        f"FROM ({union}) r GROUP BY item_id",
+        recency,
+    )
+
+
+def _fused(candidates: str, recency: bool) -> str:
+    """Fusion of the candidates' ranks, their rows and their source messages."""
     recency_term = (
         "+ %(wr)s / (%(rrf_k)s + row_number() OVER (ORDER BY i.occurred_at DESC, i.item_id))"
         if recency
         else ""
     )
-    with_ = ",\n".join(ctes)
-    union = " UNION ALL ".join(ranked)
-    return f"""WITH {with_},
-candidates AS (
-    SELECT item_id, min(vr) AS vr, min(tr) AS tr, min(dist) AS dist
-    FROM ({union}) r GROUP BY item_id
-),
+    return f"""candidates AS ({candidates}),
 fused AS (
     SELECT i.item_id, i.kind, i.session_id, i.seq_from, i.seq_to, i.fact_id, i.text,
            i.token_count, i.occurred_at, i.ts_config::text AS ts_config,
