@@ -326,6 +326,14 @@ async def recall(
             ranks[item_id] = [vr, None, dist]
         for item_id, tr in by_text:
             ranks.setdefault(item_id, [None, None, None])[1] = tr
+        if recency_weight <= 0:
+            # the fused order is known here: read only the rows that can be returned
+            def fused(item: tuple[int, list[Any]]) -> tuple[float, int]:
+                vr, tr = item[1][0], item[1][1]
+                score = (1.0 / (rrf + vr) if vr else 0.0) + (1.0 / (rrf + tr) if tr else 0.0)
+                return -score, item[0]
+
+            ranks = dict(sorted(ranks.items(), key=fused)[: params["k"]])
         if not ranks:
             rows = []
         else:
