@@ -259,6 +259,7 @@ class AsyncTieredMemory:
         self._workers = background_workers
         self._executor: ThreadPoolExecutor | None = None
         self._side: ThreadPoolExecutor | None = None
+        self._scope_sizes: dict[tuple[str, str], int] = {}  # recall items per user, last seen
         ttl = dict(DEFAULT_CONTEXT_CACHE_TTL)
         ttl.update(context_cache_ttl or {})
         if set(ttl) != set(DEFAULT_CONTEXT_CACHE_TTL) or min(ttl.values()) <= 0:

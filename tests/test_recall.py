@@ -1644,3 +1644,44 @@ def test_a_large_table_gets_its_hnsw_index_from_backfill_not_from_the_request(
         assert [h.seqs[-1] for h in s.recall("note 3 about quinces", k=1, merge=False)] == [4]
     finally:
         mem.close()
+
+
+@pytest.mark.parametrize("recency", [0.0, 0.5])
+async def test_side_by_side_rankings_return_what_one_statement_returns(
+    postgres_url: str, schema: str, monkeypatch: pytest.MonkeyPatch, recency: float
+) -> None:
+    from langmem_tiered.recall import _recall, _recall_async
+
+    texts = [
+        "the quince jam recipe from grandma",
+        "we planted quince trees in March",
+        "my bike needs a new chain",
+        "quince paste goes with cheese",
+        "the chain of events was strange",
+    ]
+    sync_mem = TieredMemory.connect(
+        postgres_url=postgres_url, schema=schema, embedder=bow_embedder()
+    )
+    amem = AsyncTieredMemory(postgres_url=postgres_url, schema=schema, embedder=bow_embedder())
+    try:
+        s = sync_mem.session("t", "u", "chat")
+        s.add_messages([{"role": "user", "content": t} for t in texts])
+        assert sync_mem.flush(timeout=30)
+        args = {"k": 4, "recency_weight": recency, "merge": False}
+
+        def view(hits: list[RecallHit]) -> list[tuple[list[int], float, Any, Any]]:
+            return [(h.item_ids, round(h.score, 9), h.vector_rank, h.text_rank) for h in hits]
+
+        one = view(s.recall("quince chain", **args))
+        aone = view(await amem.session("t", "u", "chat").recall("quince chain", **args))
+        assert one == aone and len(one) >= 2
+        monkeypatch.setattr(_recall, "PARALLEL_MIN_ITEMS", 0)
+        monkeypatch.setattr(_recall_async, "PARALLEL_MIN_ITEMS", 0)
+        assert view(s.recall("quince chain", **args)) == one  # learns the scope size
+        assert view(s.recall("quince chain", **args)) == one  # side by side now
+        assert view(await amem.session("t", "u", "chat").recall("quince chain", **args)) == one
+        assert view(await amem.session("t", "u", "chat").recall("quince chain", **args)) == one
+        assert sync_mem._scope_sizes[("t", "u")] == 5
+    finally:
+        sync_mem.close()
+        await amem.close()

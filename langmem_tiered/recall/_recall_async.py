@@ -51,6 +51,11 @@ _log = logging.getLogger("langmem_tiered")
 
 INDEX_BATCH = 64
 """Messages turned into items (and embedded) per background step."""
+PARALLEL_MIN_ITEMS = 3000
+"""From this many items in a user's scope (learnt from the previous search), a hybrid search
+runs its two rankings side by side on two connections; below it one statement is faster (at
+100k items, 1k per user: p50 2.9 ms in one statement, 3.5 ms side by side; at 1M items, 10k per
+user: 11.5 ms against 9.6 ms; ``benchmarks/bench_recall_scale.py``)."""
 FACTS_BATCH = 500
 """Facts indexed per background step (the store reads at most this many at once)."""
 
@@ -308,10 +313,10 @@ async def recall(
         exclude_after is not None,
         recency_weight > 0,
     )
-    if dim is not None and terms:
-        # Both rankings side by side on two connections, then one statement fuses them and
-        # reads the winners' rows: on a large scope the latency is the slower ranking's, not
-        # the sum of both (at 1M items, 1 % per user: p99 15.5 -> see bench_recall_scale.py).
+    scope_key = (tenant, user)
+    if dim is not None and terms and memory._scope_sizes.get(scope_key, 0) >= PARALLEL_MIN_ITEMS:
+        # Both rankings side by side on two connections, then one statement reads the
+        # winners' rows: on a large scope the latency is the slower ranking's, not the sum.
         vector_sql, text_sql = _sql(*shape, part="vector"), _sql(*shape, part="text")
         if ASYNC:
             by_vector, by_text = await asyncio.gather(
@@ -324,8 +329,9 @@ async def recall(
         ranks: dict[int, list[Any]] = {}
         for item_id, vr, dist in by_vector:
             ranks[item_id] = [vr, None, dist]
-        for item_id, tr in by_text:
+        for item_id, tr, scope_n in by_text:
             ranks.setdefault(item_id, [None, None, None])[1] = tr
+            memory._scope_sizes[scope_key] = scope_n
         if recency_weight <= 0:
             # the fused order is known here: read only the rows that can be returned
             def fused(item: tuple[int, list[Any]]) -> tuple[float, int]:
@@ -347,6 +353,10 @@ async def recall(
     else:
         rows = await store.search_recall(_sql(*shape), params)
     memory._stats["recalls"] += 1
+    if rows and rows[0][-2] is not None:
+        if len(memory._scope_sizes) >= 10_000:
+            memory._scope_sizes.clear()
+        memory._scope_sizes[scope_key] = rows[0][-2]
     hits = [_hit(row) for row in rows]
     if not merge:
         if max_tokens is None:
@@ -363,7 +373,7 @@ async def recall(
 
 def _hit(row: Sequence[Any]) -> RecallHit:
     (item_id, kind, session, seq_from, seq_to, fact_id, text, tokens, occurred_at, config, score,
-     vr, tr, similarity, sources) = row  # fmt: skip
+     vr, tr, similarity, _, sources) = row  # fmt: skip
     seqs = list(range(seq_from, seq_to + 1)) if seq_from is not None and seq_to is not None else []
     return RecallHit(
         item_id=item_id,

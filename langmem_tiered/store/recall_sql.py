@@ -242,14 +242,16 @@ def search_sql(
     ``q`` (query vector text), ``model``, ``n`` (candidates per ranking), ``rrf_k``, ``wv``,
     ``wt``, ``wr``, ``k``. Returns rows ``(item_id, kind, session_id, seq_from, seq_to, fact_id,
     text, token_count, occurred_at, ts_config, score, vector_rank, text_rank, similarity,
-    sources json)``; a source is ``[seq, id, role, created_at, metadata, name, content,
-    tool_calls]``.
+    scope_n, sources json)`` (``scope_n``: items in the scope, when the full-text side ran, for
+    choosing the plan of the next search); a source is ``[seq, id, role, created_at,
+    metadata, name, content, tool_calls]``.
     """
     if part == "fuse":
         return "WITH " + _fused(
             "SELECT * FROM unnest(%(ids)s::bigint[], %(vrs)s::bigint[], %(trs)s::bigint[], "
             "%(dists)s::float8[]) AS c(item_id, vr, tr, dist)",
             recency,
+            "NULL::bigint",
         )
     if dim is None and not lexical:
         raise ValueError("a search needs the vector side, the full-text side, or both")
@@ -317,16 +319,20 @@ text_ranked AS (
     if part == "vector":
         return f"WITH {with_}\nSELECT item_id, vr, dist FROM vec_ranked ORDER BY vr"
     if part == "text":
-        return f"WITH {with_}\nSELECT item_id, tr FROM text_ranked ORDER BY tr"
+        return (
+            f"WITH {with_}\nSELECT item_id, tr, (SELECT n FROM stats)::bigint AS scope_n "
+            "FROM text_ranked ORDER BY tr"
+        )
     union = " UNION ALL ".join(ranked)
     return f"WITH {with_},\n" + _fused(
         f"SELECT item_id, min(vr) AS vr, min(tr) AS tr, min(dist) AS dist "
         f"FROM ({union}) r GROUP BY item_id",
         recency,
+        "(SELECT n FROM stats)::bigint" if lexical else "NULL::bigint",
     )
 
 
-def _fused(candidates: str, recency: bool) -> str:
+def _fused(candidates: str, recency: bool, scope_n: str) -> str:
     """Fusion of the candidates' ranks, their rows and their source messages."""
     recency_term = (
         "+ %(wr)s / (%(rrf_k)s + row_number() OVER (ORDER BY i.occurred_at DESC, i.item_id))"
@@ -349,7 +355,7 @@ fused AS (
     ORDER BY score DESC, i.item_id
     LIMIT %(k)s
 )
-SELECT f.*, (
+SELECT f.*, {scope_n} AS scope_n, (
     SELECT json_agg(json_build_array(m.seq, m.message_id, m.role, m.created_at, m.metadata,
                                      m.name, m.content, m.tool_calls)
                     ORDER BY m.seq)
