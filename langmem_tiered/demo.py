@@ -193,6 +193,8 @@ def run_demo(path: str | Path | None = None, *, console: Console | None = None) 
     console.print(f"recall([italic]{question!r}[/italic]):")
     for hit in hits:
         seqs = f"seq {hit.seqs[0]}-{hit.seqs[-1]}" if hit.seqs else "no messages"
+        if hit.valid_until is not None:
+            seqs += f", true until {hit.valid_until:%Y-%m-%d}"
         console.print(
             f"  [bold]{hit.score:.4f}[/bold] {hit.kind} ({seqs}, "
             f"{hit.occurred_at:%Y-%m-%d}): " + hit.text.replace("\n", " | ")[:110],

@@ -1685,3 +1685,33 @@ async def test_side_by_side_rankings_return_what_one_statement_returns(
     finally:
         sync_mem.close()
         await amem.close()
+
+
+def test_a_fact_that_is_no_longer_true_is_recalled_with_its_end(
+    postgres_url: str, schema: str
+) -> None:
+    mem = TieredMemory.connect(postgres_url=postgres_url, schema=schema, embedder=None)
+    try:
+        u = mem.user("t", "u")
+        u.remember(
+            "preferred_times", "mornings", valid_at=datetime(2026, 1, 5, tzinfo=timezone.utc)
+        )
+        u.remember(
+            "preferred_times", "afternoons", valid_at=datetime(2026, 3, 1, tzinfo=timezone.utc)
+        )
+        assert mem.flush(timeout=30)
+        hits = {h.text: h for h in u.recall("preferred times", kinds={"fact"})}
+        assert set(hits) == {"preferred times: mornings", "preferred times: afternoons"}
+        assert hits["preferred times: mornings"].valid_until == datetime(
+            2026, 3, 1, tzinfo=timezone.utc
+        )
+        assert hits["preferred times: afternoons"].valid_until is None
+        s = mem.session("t", "u", "chat")
+        s.add_message(role="user", content="hello")
+        bundle = s.context(query="preferred times", budget_tokens=2000)
+        recalled = next(b for b in bundle.blocks if b.name == "recalled")
+        assert "[fact, 2026-01-05 until 2026-03-01]\npreferred times: mornings" in (
+            recalled.text or ""
+        )
+    finally:
+        mem.close()

@@ -341,10 +341,10 @@ def recall(
     else:
         rows = store.search_recall(_sql(*shape), params)
     memory._stats["recalls"] += 1
-    if rows and rows[0][-2] is not None:
+    if rows and rows[0][-3] is not None:
         if len(memory._scope_sizes) >= 10000:
             memory._scope_sizes.clear()
-        memory._scope_sizes[scope_key] = rows[0][-2]
+        memory._scope_sizes[scope_key] = rows[0][-3]
     hits = [_hit(row) for row in rows]
     if not merge:
         if max_tokens is None:
@@ -376,6 +376,7 @@ def _hit(row: Sequence[Any]) -> RecallHit:
         tr,
         similarity,
         _,
+        invalid_at,
         sources,
     ) = row
     seqs = list(range(seq_from, seq_to + 1)) if seq_from is not None and seq_to is not None else []
@@ -395,6 +396,7 @@ def _hit(row: Sequence[Any]) -> RecallHit:
         similarity=similarity,
         item_ids=[item_id],
         ts_config=config,
+        valid_until=invalid_at,
     )
 
 
@@ -547,4 +549,6 @@ def _hit_text(hit: RecallHit) -> str:
     if hit.kind == "message":
         return hit.text
     when = hit.occurred_at.date().isoformat()
+    if hit.valid_until is not None:
+        when += f" until {hit.valid_until.date().isoformat()}"
     return f"[{hit.kind}, {when}]\n{hit.text}"

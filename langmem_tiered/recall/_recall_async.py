@@ -353,10 +353,10 @@ async def recall(
     else:
         rows = await store.search_recall(_sql(*shape), params)
     memory._stats["recalls"] += 1
-    if rows and rows[0][-2] is not None:
+    if rows and rows[0][-3] is not None:
         if len(memory._scope_sizes) >= 10_000:
             memory._scope_sizes.clear()
-        memory._scope_sizes[scope_key] = rows[0][-2]
+        memory._scope_sizes[scope_key] = rows[0][-3]
     hits = [_hit(row) for row in rows]
     if not merge:
         if max_tokens is None:
@@ -373,7 +373,7 @@ async def recall(
 
 def _hit(row: Sequence[Any]) -> RecallHit:
     (item_id, kind, session, seq_from, seq_to, fact_id, text, tokens, occurred_at, config, score,
-     vr, tr, similarity, _, sources) = row  # fmt: skip
+     vr, tr, similarity, _, invalid_at, sources) = row  # fmt: skip
     seqs = list(range(seq_from, seq_to + 1)) if seq_from is not None and seq_to is not None else []
     return RecallHit(
         item_id=item_id,
@@ -391,6 +391,7 @@ def _hit(row: Sequence[Any]) -> RecallHit:
         similarity=similarity,
         item_ids=[item_id],
         ts_config=config,
+        valid_until=invalid_at,
     )
 
 
@@ -551,4 +552,6 @@ def _hit_text(hit: RecallHit) -> str:
     if hit.kind == "message":
         return hit.text
     when = hit.occurred_at.date().isoformat()
+    if hit.valid_until is not None:  # a fact that is no longer true says so
+        when += f" until {hit.valid_until.date().isoformat()}"
     return f"[{hit.kind}, {when}]\n{hit.text}"

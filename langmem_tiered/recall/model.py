@@ -52,6 +52,8 @@ class RecallHit(BaseModel):
         similarity: Cosine similarity to the query (None if not in the vector ranking).
         item_ids: Every item the hit was merged from (overlapping spans of one session).
         ts_config: Text-search configuration (language) of the item.
+        valid_until: For a fact that is no longer true, when it stopped being true (the
+            user's current facts are ``facts()``; fact items keep the history searchable).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -71,6 +73,7 @@ class RecallHit(BaseModel):
     similarity: float | None = None
     item_ids: list[int] = Field(default_factory=list)
     ts_config: str = "simple"
+    valid_until: datetime | None = None
 
     @property
     def provenance(self) -> dict[str, Any]:

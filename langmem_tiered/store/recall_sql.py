@@ -242,8 +242,9 @@ def search_sql(
     ``q`` (query vector text), ``model``, ``n`` (candidates per ranking), ``rrf_k``, ``wv``,
     ``wt``, ``wr``, ``k``. Returns rows ``(item_id, kind, session_id, seq_from, seq_to, fact_id,
     text, token_count, occurred_at, ts_config, score, vector_rank, text_rank, similarity,
-    scope_n, sources json)`` (``scope_n``: items in the scope, when the full-text side ran, for
-    choosing the plan of the next search); a source is ``[seq, id, role, created_at,
+    scope_n, invalid_at, sources json)`` (``scope_n``: items in the scope, when the full-text
+    side ran, for choosing the plan of the next search; ``invalid_at``: when a fact item's fact
+    stopped being true); a source is ``[seq, id, role, created_at,
     metadata, name, content, tool_calls]``.
     """
     if part == "fuse":
@@ -356,6 +357,11 @@ fused AS (
     LIMIT %(k)s
 )
 SELECT f.*, {scope_n} AS scope_n, (
+    -- a fact item says what was true from its valid_at; when it no longer is, say until when
+    SELECT fa.invalid_at FROM lmt_facts fa
+    WHERE f.kind = 'fact' AND fa.tenant_id = %(t)s AND fa.user_id = %(u)s
+      AND fa.fact_id = f.fact_id
+) AS invalid_at, (
     SELECT json_agg(json_build_array(m.seq, m.message_id, m.role, m.created_at, m.metadata,
                                      m.name, m.content, m.tool_calls)
                     ORDER BY m.seq)
