@@ -5,6 +5,10 @@
   LangChain message type.
 * Adapters that plug LangChain models into the core: :class:`LangChainEmbedder`,
   :class:`LangChainSummarizer`, :class:`LangChainFactExtractor`, :class:`LangChainTokenizer`.
+* :class:`TieredMemory`: the classic ``BaseMemory`` (``langchain_classic``) for
+  ``ConversationChain``, ``LLMChain`` and ``AgentExecutor``: the composed context in, the turn out.
+* :class:`TieredFactsRetriever` / :class:`TieredRecallRetriever`: ``BaseRetriever``s over a
+  user's facts (``as_of``) and over hybrid recall, with provenance metadata.
 
 Importing this package makes no network call.
 """
@@ -17,6 +21,8 @@ from .adapters import (
     LangChainTokenizer,
 )
 from .chat_message_histories import TieredChatMessageHistory
+from .memory import TieredMemory
+from .retrievers import TieredFactsRetriever, TieredRecallRetriever
 from .version import __version__
 
 __all__ = [
@@ -26,6 +32,9 @@ __all__ = [
     "LangChainSummarizer",
     "LangChainTokenizer",
     "TieredChatMessageHistory",
+    "TieredFactsRetriever",
+    "TieredMemory",
+    "TieredRecallRetriever",
     "__version__",
     "from_core",
     "to_core",
