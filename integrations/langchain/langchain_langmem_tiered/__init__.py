@@ -9,6 +9,10 @@
   ``ConversationChain``, ``LLMChain`` and ``AgentExecutor``: the composed context in, the turn out.
 * :class:`TieredFactsRetriever` / :class:`TieredRecallRetriever`: ``BaseRetriever``s over a
   user's facts (``as_of``) and over hybrid recall, with provenance metadata.
+* :class:`TieredMemoryMiddleware`: memory for LangChain 1.x ``create_agent`` (which takes no
+  ``memory=``): the composed context before each model call, the new messages recorded once.
+* :class:`TieredStore`: a LangGraph ``BaseStore`` (``create_agent(store=...)``) whose namespaces
+  are ``(tenant, user, *path)`` with tenant and user compared exactly.
 
 Importing this package makes no network call.
 """
@@ -22,7 +26,9 @@ from .adapters import (
 )
 from .chat_message_histories import TieredChatMessageHistory
 from .memory import TieredMemory
+from .middleware import TieredMemoryMiddleware, TieredMemoryState
 from .retrievers import TieredFactsRetriever, TieredRecallRetriever
+from .store import TieredStore
 from .version import __version__
 
 __all__ = [
@@ -34,7 +40,10 @@ __all__ = [
     "TieredChatMessageHistory",
     "TieredFactsRetriever",
     "TieredMemory",
+    "TieredMemoryMiddleware",
+    "TieredMemoryState",
     "TieredRecallRetriever",
+    "TieredStore",
     "__version__",
     "from_core",
     "to_core",
