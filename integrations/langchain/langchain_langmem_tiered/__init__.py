@@ -11,6 +11,8 @@
   user's facts (``as_of``) and over hybrid recall, with provenance metadata.
 * :class:`TieredMemoryMiddleware`: memory for LangChain 1.x ``create_agent`` (which takes no
   ``memory=``): the composed context before each model call, the new messages recorded once.
+* :class:`TieredCache`: a ``BaseCache`` for ``set_llm_cache``: Redis first, Postgres
+  (``lmt_llm_cache``) behind, TTL 90 days by default, hit/miss and tokens-saved ``stats()``.
 * :class:`TieredStore`: a LangGraph ``BaseStore`` (``create_agent(store=...)``) whose namespaces
   are ``(tenant, user, *path)`` with tenant and user compared exactly.
 
@@ -24,6 +26,7 @@ from .adapters import (
     LangChainSummarizer,
     LangChainTokenizer,
 )
+from .cache import TieredCache
 from .chat_message_histories import TieredChatMessageHistory
 from .memory import TieredMemory
 from .middleware import TieredMemoryMiddleware, TieredMemoryState
@@ -37,6 +40,7 @@ __all__ = [
     "LangChainFactExtractor",
     "LangChainSummarizer",
     "LangChainTokenizer",
+    "TieredCache",
     "TieredChatMessageHistory",
     "TieredFactsRetriever",
     "TieredMemory",
