@@ -416,6 +416,16 @@ class AsyncTieredMemory:
         return self._tier
 
     @property
+    def tokenizer(self) -> Tokenizer:
+        """The tokenizer every token count of this memory uses."""
+        return self._tokenizer
+
+    @property
+    def embedder(self) -> Embedder | None:
+        """The embedder of recall items (None: full-text recall only)."""
+        return self._embedder
+
+    @property
     def store(self) -> AsyncPostgresStore | None:
         """The durable store (``None`` until opened)."""
         return self._store

@@ -247,6 +247,12 @@ class PostgresStore:
     def close(self) -> None:
         self._pool.close()
 
+    @property
+    def pool(self) -> ConnectionPool:
+        """The connection pool (autocommit connections, ``search_path`` set to the schema), for
+        integrations that keep tables of their own beside the store's."""
+        return self._pool
+
     def _retrying(self, retry_unique: bool) -> Retrying:
         retryable: tuple[type[BaseException], ...] = (psycopg.OperationalError,)
         if retry_unique:

@@ -354,6 +354,12 @@ class AsyncPostgresStore:
     async def close(self) -> None:
         await self._pool.close()
 
+    @property
+    def pool(self) -> AsyncConnectionPool:
+        """The connection pool (autocommit connections, ``search_path`` set to the schema), for
+        integrations that keep tables of their own beside the store's."""
+        return self._pool
+
     def _retrying(self, retry_unique: bool) -> AsyncRetrying:
         retryable: tuple[type[BaseException], ...] = (psycopg.OperationalError,)
         if retry_unique:

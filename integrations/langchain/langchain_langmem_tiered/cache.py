@@ -163,7 +163,7 @@ class TieredCache(BaseCache):
                     total += int(usage["output_tokens"])
                     continue
             if gen.text:
-                total += int(self.memory._tokenizer.count(gen.text))
+                total += int(self.memory.tokenizer.count(gen.text))
         return total
 
     @staticmethod
@@ -231,7 +231,7 @@ class TieredCache(BaseCache):
         if memory.store is None:
             memory.open()
         assert memory.store is not None
-        return memory.store._pool
+        return memory.store.pool
 
     def setup(self) -> None:
         """Create the Postgres table if needed."""
@@ -337,7 +337,7 @@ class TieredCache(BaseCache):
         if memory.store is None:
             await memory.open()
         assert memory.store is not None
-        return memory.store._pool
+        return memory.store.pool
 
     def _aredis(self) -> aioredis.Redis | None:
         if self._redis_url is None:

@@ -162,7 +162,7 @@ class TieredStore(BaseStore):
                 )
             self._fields = list(index.get("fields") or ["$"])
         if resolved is None:
-            resolved = cast("Embedder | None", getattr(memory, "_embedder", None))
+            resolved = cast("Embedder | None", getattr(memory, "embedder", None))
         self.embedder = resolved
         self._ready = False
         self._vectors = False
@@ -463,7 +463,7 @@ class TieredStore(BaseStore):
         if memory.store is None:
             memory.open()
         assert memory.store is not None
-        return memory.store._pool
+        return memory.store.pool
 
     def setup(self) -> None:
         """Create the table (and the embedding column when pgvector is available)."""
@@ -538,7 +538,7 @@ class TieredStore(BaseStore):
         if memory.store is None:
             await memory.open()
         assert memory.store is not None
-        return memory.store._pool
+        return memory.store.pool
 
     async def asetup(self) -> None:
         """Async twin of :meth:`setup`."""

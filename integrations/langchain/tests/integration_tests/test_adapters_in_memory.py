@@ -161,7 +161,7 @@ def test_tokenizer_counts_stored_messages(memory_options):
         default = other.session("t1", "u1", "s2").add_message(role="user", content="one two three")
         # same framing overhead, but the words tokenizer says 3 for the text
         assert stored.token_count is not None and stored.token_count >= 3
-        assert stored.token_count - 3 == default.token_count - other._tokenizer.count(
+        assert stored.token_count - 3 == default.token_count - other.tokenizer.count(
             "one two three"
         )
     finally:
