@@ -17,7 +17,6 @@ import asyncio
 import logging
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from ..context.bundle import ContextBlock
@@ -189,31 +188,6 @@ def _check_positive(name: str, value: Any, upper: int) -> int:
     return value
 
 
-@lru_cache(maxsize=256)
-def _sql(
-    dim: int | None,
-    lexical: bool,
-    configs: int,
-    session: bool,
-    since: bool,
-    until: bool,
-    exclude: bool,
-    recency: bool,
-    part: str = "all",
-) -> str:
-    return search_sql(
-        dim=dim,
-        lexical=lexical,
-        configs=configs,
-        session=session,
-        since=since,
-        until=until,
-        exclude=exclude,
-        recency=recency,
-        part=part,
-    )
-
-
 def recall(
     memory: Any,
     tenant: str,
@@ -298,19 +272,22 @@ def recall(
         params.update({f"cfg{i}": c for i, c in enumerate(configs)})
     if dim is None and (not terms):
         return []
-    shape = (
-        dim,
-        bool(terms),
-        len(configs),
-        session is not None,
-        since is not None,
-        until is not None,
-        exclude_after is not None,
-        recency_weight > 0,
-    )
+    shape = {
+        "dim": dim,
+        "lexical": bool(terms),
+        "configs": len(configs),
+        "session": session is not None,
+        "since": since is not None,
+        "until": until is not None,
+        "exclude": exclude_after is not None,
+        "recency": recency_weight > 0,
+    }
     scope_key = (tenant, user)
     if dim is not None and terms and (memory._scope_sizes.get(scope_key, 0) >= PARALLEL_MIN_ITEMS):
-        vector_sql, text_sql = (_sql(*shape, part="vector"), _sql(*shape, part="text"))
+        vector_sql, text_sql = (
+            search_sql(**shape, part="vector"),
+            search_sql(**shape, part="text"),
+        )
         pending = memory._side_executor().submit(store.search_recall, vector_sql, params)
         by_text = store.search_recall(text_sql, params)
         by_vector = pending.result()
@@ -337,9 +314,9 @@ def recall(
                 trs=[r[1] for r in ranks.values()],
                 dists=[r[2] for r in ranks.values()],
             )
-            rows = store.search_recall(_sql(*shape, part="fuse"), params)
+            rows = store.search_recall(search_sql(**shape, part="fuse"), params)
     else:
-        rows = store.search_recall(_sql(*shape), params)
+        rows = store.search_recall(search_sql(**shape), params)
     memory._stats["recalls"] += 1
     if rows and rows[0][-3] is not None:
         if len(memory._scope_sizes) >= 10000:

@@ -16,7 +16,6 @@ import asyncio
 import logging
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from .._acompat import ASYNC
@@ -193,31 +192,6 @@ def _check_positive(name: str, value: Any, upper: int) -> int:
     return value
 
 
-@lru_cache(maxsize=256)
-def _sql(
-    dim: int | None,
-    lexical: bool,
-    configs: int,
-    session: bool,
-    since: bool,
-    until: bool,
-    exclude: bool,
-    recency: bool,
-    part: str = "all",
-) -> str:
-    return search_sql(
-        dim=dim,
-        lexical=lexical,
-        configs=configs,
-        session=session,
-        since=since,
-        until=until,
-        exclude=exclude,
-        recency=recency,
-        part=part,
-    )
-
-
 async def recall(
     memory: Any,
     tenant: str,
@@ -303,21 +277,21 @@ async def recall(
         params.update({f"cfg{i}": c for i, c in enumerate(configs)})
     if dim is None and not terms:
         return []
-    shape = (
-        dim,
-        bool(terms),
-        len(configs),
-        session is not None,
-        since is not None,
-        until is not None,
-        exclude_after is not None,
-        recency_weight > 0,
-    )
+    shape = {
+        "dim": dim,
+        "lexical": bool(terms),
+        "configs": len(configs),
+        "session": session is not None,
+        "since": since is not None,
+        "until": until is not None,
+        "exclude": exclude_after is not None,
+        "recency": recency_weight > 0,
+    }
     scope_key = (tenant, user)
     if dim is not None and terms and memory._scope_sizes.get(scope_key, 0) >= PARALLEL_MIN_ITEMS:
         # Both rankings side by side on two connections, then one statement reads the
         # winners' rows: on a large scope the latency is the slower ranking's, not the sum.
-        vector_sql, text_sql = _sql(*shape, part="vector"), _sql(*shape, part="text")
+        vector_sql, text_sql = search_sql(**shape, part="vector"), search_sql(**shape, part="text")
         if ASYNC:
             by_vector, by_text = await asyncio.gather(
                 store.search_recall(vector_sql, params), store.search_recall(text_sql, params)
@@ -349,9 +323,9 @@ async def recall(
                 trs=[r[1] for r in ranks.values()],
                 dists=[r[2] for r in ranks.values()],
             )
-            rows = await store.search_recall(_sql(*shape, part="fuse"), params)
+            rows = await store.search_recall(search_sql(**shape, part="fuse"), params)
     else:
-        rows = await store.search_recall(_sql(*shape), params)
+        rows = await store.search_recall(search_sql(**shape), params)
     memory._stats["recalls"] += 1
     if rows and rows[0][-3] is not None:
         if len(memory._scope_sizes) >= 10_000:

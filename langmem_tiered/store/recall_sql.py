@@ -17,6 +17,8 @@ The hybrid search is one statement:
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 __all__ = [
     "SQL_ADD_ITEMS",
     "SQL_RECALL_PROGRESS",
@@ -214,6 +216,7 @@ def _scope(alias: str, *, session: bool, since: bool, until: bool, exclude: bool
     return " AND ".join(parts)
 
 
+@lru_cache(maxsize=256)  # a few dozen shapes: build each statement once
 def search_sql(
     *,
     dim: int | None,
