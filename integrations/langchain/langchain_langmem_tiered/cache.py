@@ -31,6 +31,8 @@ from langchain_core.outputs import ChatGeneration, Generation
 from langmem_tiered import AsyncTieredMemory, ConfigurationError, TieredMemory
 from langmem_tiered.store.schema import lock_key
 
+from ._memories import async_pool, sync_pool
+
 __all__ = ["TieredCache"]
 
 _log = logging.getLogger("langmem_tiered")
@@ -223,15 +225,7 @@ class TieredCache(BaseCache):
     # -- sync ----------------------------------------------------------------------------------
 
     def _sync_pool(self) -> Any:
-        memory = self.memory
-        if isinstance(memory, AsyncTieredMemory):
-            raise ConfigurationError(
-                "TieredCache over an AsyncTieredMemory: use the a* methods (alookup, ...)"
-            )
-        if memory.store is None:
-            memory.open()
-        assert memory.store is not None
-        return memory.store.pool
+        return sync_pool(self.memory, "TieredCache")
 
     def setup(self) -> None:
         """Create the Postgres table if needed."""
@@ -332,12 +326,8 @@ class TieredCache(BaseCache):
     # -- async ---------------------------------------------------------------------------------
 
     async def _async_pool(self) -> Any:
-        memory = self.memory
-        assert isinstance(memory, AsyncTieredMemory)
-        if memory.store is None:
-            await memory.open()
-        assert memory.store is not None
-        return memory.store.pool
+        assert isinstance(self.memory, AsyncTieredMemory)
+        return await async_pool(self.memory)
 
     def _aredis(self) -> aioredis.Redis | None:
         if self._redis_url is None:

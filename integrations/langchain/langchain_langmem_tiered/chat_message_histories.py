@@ -19,6 +19,7 @@ from langmem_tiered import (
 from langmem_tiered.models import check_json_value
 
 from ._convert import RESERVED_METADATA_KEY, from_core, to_core_many
+from ._memories import resolve_memories
 
 __all__ = ["TieredChatMessageHistory"]
 
@@ -75,36 +76,13 @@ class TieredChatMessageHistory(BaseChatMessageHistory):
         metadata: Mapping[str, Any] | None = None,
         max_messages: int | None = None,
     ) -> None:
-        self._owned: list[TieredMemory | AsyncTieredMemory] = []
-        sync_memory: TieredMemory | None = None
-        if postgres_url is not None:
-            if memory is not None or async_memory is not None:
-                raise ConfigurationError("give memory= or postgres_url=, not both")
-            options = dict(memory_options or {})
-            sync_memory = TieredMemory(postgres_url=postgres_url, redis_url=redis_url, **options)
-            async_memory = AsyncTieredMemory(
-                postgres_url=postgres_url, redis_url=redis_url, **options
-            )
-            self._owned = [sync_memory, async_memory]
-        elif isinstance(memory, AsyncTieredMemory):
-            if async_memory is not None:
-                raise ConfigurationError("memory is already an AsyncTieredMemory")
-            async_memory = memory
-        elif isinstance(memory, TieredMemory):
-            sync_memory = memory
-        elif memory is None:
-            if async_memory is None:
-                raise ConfigurationError(
-                    "give memory= (TieredMemory/AsyncTieredMemory) or postgres_url="
-                )
-        else:
-            raise ConfigurationError(
-                f"memory must be a TieredMemory or AsyncTieredMemory, not {type(memory).__name__}"
-            )
-        if async_memory is not None and not isinstance(async_memory, AsyncTieredMemory):
-            raise ConfigurationError("async_memory must be an AsyncTieredMemory")
-        if redis_url is not None and postgres_url is None:
-            raise ConfigurationError("redis_url goes with postgres_url")
+        sync_memory, async_memory, self._owned = resolve_memories(
+            memory,
+            async_memory,
+            postgres_url=postgres_url,
+            redis_url=redis_url,
+            memory_options=memory_options,
+        )
         if max_messages is not None and (
             isinstance(max_messages, bool) or not isinstance(max_messages, int) or max_messages < 1
         ):

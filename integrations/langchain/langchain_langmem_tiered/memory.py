@@ -30,6 +30,7 @@ from langmem_tiered import TieredMemory as _TieredMemoryCore
 from pydantic import PrivateAttr
 
 from ._convert import from_core, to_core_many
+from ._memories import resolve_memories
 
 __all__ = ["TieredMemory"]
 
@@ -90,39 +91,13 @@ class TieredMemory(BaseMemory):
         self._connect()
 
     def _connect(self) -> None:
-        sync_memory: _TieredMemoryCore | None = None
-        async_memory = self.async_memory
-        memory = self.memory
-        if self.postgres_url is not None:
-            if memory is not None or async_memory is not None:
-                raise ConfigurationError("give memory= or postgres_url=, not both")
-            options = dict(self.memory_options or {})
-            sync_memory = _TieredMemoryCore(
-                postgres_url=self.postgres_url, redis_url=self.redis_url, **options
-            )
-            async_memory = AsyncTieredMemory(
-                postgres_url=self.postgres_url, redis_url=self.redis_url, **options
-            )
-            self._owned = [sync_memory, async_memory]
-        elif isinstance(memory, AsyncTieredMemory):
-            if async_memory is not None:
-                raise ConfigurationError("memory is already an AsyncTieredMemory")
-            async_memory = memory
-        elif isinstance(memory, _TieredMemoryCore):
-            sync_memory = memory
-        elif memory is None:
-            if async_memory is None:
-                raise ConfigurationError(
-                    "give memory= (TieredMemory/AsyncTieredMemory) or postgres_url="
-                )
-        else:
-            raise ConfigurationError(
-                f"memory must be a TieredMemory or AsyncTieredMemory, not {type(memory).__name__}"
-            )
-        if async_memory is not None and not isinstance(async_memory, AsyncTieredMemory):
-            raise ConfigurationError("async_memory must be an AsyncTieredMemory")
-        if self.redis_url is not None and self.postgres_url is None:
-            raise ConfigurationError("redis_url goes with postgres_url")
+        sync_memory, async_memory, self._owned = resolve_memories(
+            self.memory,
+            self.async_memory,
+            postgres_url=self.postgres_url,
+            redis_url=self.redis_url,
+            memory_options=self.memory_options,
+        )
         if isinstance(self.budget_tokens, bool) or self.budget_tokens < 1:
             raise ConfigurationError("budget_tokens must be a positive int")
         # memory.session() validates the ids (InvalidIdError) without any I/O

@@ -32,6 +32,7 @@ from langmem_tiered import (
 from typing_extensions import NotRequired
 
 from ._convert import from_core, to_core_many
+from ._memories import resolve_memories
 
 __all__ = ["TieredMemoryMiddleware", "TieredMemoryState"]
 
@@ -110,21 +111,7 @@ class TieredMemoryMiddleware(AgentMiddleware[TieredMemoryState, Any, Any]):
         inject: bool = True,
     ) -> None:
         super().__init__()
-        sync_memory: TieredMemory | None = None
-        if isinstance(memory, AsyncTieredMemory):
-            if async_memory is not None:
-                raise ConfigurationError("memory is already an AsyncTieredMemory")
-            async_memory = memory
-        elif isinstance(memory, TieredMemory):
-            sync_memory = memory
-        elif memory is not None:
-            raise ConfigurationError(
-                f"memory must be a TieredMemory or AsyncTieredMemory, not {type(memory).__name__}"
-            )
-        if async_memory is not None and not isinstance(async_memory, AsyncTieredMemory):
-            raise ConfigurationError("async_memory must be an AsyncTieredMemory")
-        if sync_memory is None and async_memory is None:
-            raise ConfigurationError("give memory= (TieredMemory or AsyncTieredMemory)")
+        sync_memory, async_memory, _ = resolve_memories(memory, async_memory, urls=False)
         if isinstance(budget_tokens, bool) or not isinstance(budget_tokens, int):
             raise ConfigurationError("budget_tokens must be an int")
         if budget_tokens < 1:

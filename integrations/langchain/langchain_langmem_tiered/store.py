@@ -45,6 +45,7 @@ from langmem_tiered import AsyncTieredMemory, ConfigurationError, TieredMemory
 from langmem_tiered.recall.embedders import Embedder
 from langmem_tiered.store.schema import lock_key
 
+from ._memories import async_pool, sync_pool
 from .adapters import LangChainEmbedder
 
 __all__ = ["TieredStore"]
@@ -457,13 +458,7 @@ class TieredStore(BaseStore):
     # -- sync ----------------------------------------------------------------------------------
 
     def _sync_pool(self) -> Any:
-        memory = self.memory
-        if isinstance(memory, AsyncTieredMemory):
-            raise ConfigurationError("no sync pool")
-        if memory.store is None:
-            memory.open()
-        assert memory.store is not None
-        return memory.store.pool
+        return sync_pool(self.memory, "TieredStore")
 
     def setup(self) -> None:
         """Create the table (and the embedding column when pgvector is available)."""
@@ -533,12 +528,8 @@ class TieredStore(BaseStore):
     # -- async ---------------------------------------------------------------------------------
 
     async def _async_pool(self) -> Any:
-        memory = self.memory
-        assert isinstance(memory, AsyncTieredMemory)
-        if memory.store is None:
-            await memory.open()
-        assert memory.store is not None
-        return memory.store.pool
+        assert isinstance(self.memory, AsyncTieredMemory)
+        return await async_pool(self.memory)
 
     async def asetup(self) -> None:
         """Async twin of :meth:`setup`."""
