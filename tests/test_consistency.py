@@ -12,7 +12,7 @@ from langmem_tiered import (
     Message,
     TieredMemory,
 )
-from tests.redis_server import RedisServer
+from langmem_tiered.testing import RedisServer
 
 
 def _nested(depth: int) -> dict:

@@ -33,8 +33,8 @@ from langmem_tiered import (
 )
 from langmem_tiered._engine import HOT_RETRY_SECONDS
 from langmem_tiered.store import AsyncPostgresStore, PostgresStore, load_migrations
+from langmem_tiered.testing import RedisServer, free_port
 from tests import _proc_workers
-from tests.redis_server import RedisServer, free_port
 
 # A little more than the engine's bypass period, so the next operation really tries Redis again.
 RETRY_PAUSE = HOT_RETRY_SECONDS + 0.2
