@@ -7,6 +7,13 @@ implementation (the sync code is generated from the async code).
 
 from ._engine import Session, TieredMemory, UserHandle
 from ._engine_async import AsyncSession, AsyncTieredMemory, AsyncUserHandle
+from .cache import (
+    DEFAULT_CACHE_TTL_SECONDS,
+    AsyncContentCache,
+    CacheEntry,
+    ContentCache,
+    cache_digest,
+)
 from .compression import VERTICALS, ExtractiveSummarizer, Summarizer, render_summary_prompt
 from .context import BlockProvider, ContextBlock, ContextBundle, ContextRequest
 from .errors import (
@@ -62,6 +69,11 @@ from .tokens import (
 from .version import __version__
 
 __all__ = [
+    "DEFAULT_CACHE_TTL_SECONDS",
+    "AsyncContentCache",
+    "CacheEntry",
+    "ContentCache",
+    "cache_digest",
     "AsyncRecallProvider",
     "Embedder",
     "FunctionEmbedder",
@@ -131,6 +143,8 @@ for _name in (
     "AsyncSession",
     "UserHandle",
     "AsyncUserHandle",
+    "ContentCache",
+    "AsyncContentCache",
 ):
     globals()[_name].__module__ = "langmem_tiered"
 del _name

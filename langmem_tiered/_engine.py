@@ -35,6 +35,8 @@ from types import TracebackType
 from typing import Any
 
 from ._acompat import Lock, call_sync
+from .cache._content import ContentCache
+from .cache.entries import DEFAULT_CACHE_TTL_SECONDS
 from .compression.extractive import ExtractiveSummarizer
 from .compression.policy import plan_fold
 from .compression.prompts import VERTICALS
@@ -454,6 +456,29 @@ class TieredMemory:
     def user(self, tenant: str, user: str) -> UserHandle:
         """A handle on one user's facts, across their sessions. No I/O until a method runs."""
         return UserHandle(self, check_id("tenant", tenant), check_id("user", user))
+
+    def content_cache(
+        self,
+        tenant: str,
+        namespace: str = "default",
+        *,
+        ttl_seconds: float | None = DEFAULT_CACHE_TTL_SECONDS,
+    ) -> ContentCache:
+        """The content cache of one tenant and namespace (seed 001): ``get_or_generate``,
+        batch checks, forced regeneration, statistics and export; entries live for
+        ``ttl_seconds`` (90 days) in the hot tier and Postgres. No I/O until a method runs."""
+        return ContentCache(self, tenant, namespace, ttl_seconds=ttl_seconds)
+
+    def cache_namespaces(self, tenant: str) -> list[str]:
+        """The tenant's content-cache namespaces."""
+        store = self._ready()
+        return store.cache_namespaces(check_id("tenant", tenant))
+
+    def expire_cache(self, tenant: str | None = None) -> int:
+        """Delete expired content-cache entries from Postgres (of one tenant, or all); the hot
+        tier expires its own. Returns how many were deleted."""
+        store = self._ready()
+        return store.cache_expire(None if tenant is None else check_id("tenant", tenant))
 
     def stats(self) -> dict[str, Any]:
         """Counters since this object was created, and the hot tier in use."""

@@ -34,6 +34,8 @@ from types import TracebackType
 from typing import Any
 
 from ._acompat import ASYNC, ALock, to_thread
+from .cache._content_async import AsyncContentCache
+from .cache.entries import DEFAULT_CACHE_TTL_SECONDS
 from .compression.extractive import ExtractiveSummarizer
 from .compression.policy import plan_fold
 from .compression.prompts import VERTICALS
@@ -467,6 +469,29 @@ class AsyncTieredMemory:
     def user(self, tenant: str, user: str) -> AsyncUserHandle:
         """A handle on one user's facts, across their sessions. No I/O until a method runs."""
         return AsyncUserHandle(self, check_id("tenant", tenant), check_id("user", user))
+
+    def content_cache(
+        self,
+        tenant: str,
+        namespace: str = "default",
+        *,
+        ttl_seconds: float | None = DEFAULT_CACHE_TTL_SECONDS,
+    ) -> AsyncContentCache:
+        """The content cache of one tenant and namespace (seed 001): ``get_or_generate``,
+        batch checks, forced regeneration, statistics and export; entries live for
+        ``ttl_seconds`` (90 days) in the hot tier and Postgres. No I/O until a method runs."""
+        return AsyncContentCache(self, tenant, namespace, ttl_seconds=ttl_seconds)
+
+    async def cache_namespaces(self, tenant: str) -> list[str]:
+        """The tenant's content-cache namespaces."""
+        store = await self._ready()
+        return await store.cache_namespaces(check_id("tenant", tenant))
+
+    async def expire_cache(self, tenant: str | None = None) -> int:
+        """Delete expired content-cache entries from Postgres (of one tenant, or all); the hot
+        tier expires its own. Returns how many were deleted."""
+        store = await self._ready()
+        return await store.cache_expire(None if tenant is None else check_id("tenant", tenant))
 
     def stats(self) -> dict[str, Any]:
         """Counters since this object was created, and the hot tier in use."""

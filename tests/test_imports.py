@@ -4,6 +4,11 @@ import langmem_tiered
 
 EXPECTED = {
     "AsyncRecallProvider",
+    "DEFAULT_CACHE_TTL_SECONDS",
+    "AsyncContentCache",
+    "CacheEntry",
+    "ContentCache",
+    "cache_digest",
     "Embedder",
     "FunctionEmbedder",
     "LocalEmbedder",

@@ -41,6 +41,7 @@ RENAMES: dict[str, str] = {
     "AsyncUserHandle": "UserHandle",
     "AsyncFactsProvider": "FactsProvider",
     "AsyncRecallProvider": "RecallProvider",
+    "AsyncContentCache": "ContentCache",
     "AsyncPostgresStore": "PostgresStore",
     "AsyncRedisTier": "RedisTier",
     "AsyncInProcessTier": "InProcessTier",

@@ -194,6 +194,54 @@ GROUP BY operation ORDER BY operation
 """
 
 
+_CC_LIVE = "(expires_at IS NULL OR expires_at > now())"
+_SQL_CACHE_GET = f"""
+UPDATE lmt_content_cache SET hits = hits + 1, last_hit_at = now()
+WHERE tenant_id = %(t)s AND namespace = %(ns)s AND digest = ANY(%(ds)s) AND {_CC_LIVE}
+RETURNING digest, value::text, tokens, EXTRACT(EPOCH FROM (expires_at - now()))::float8
+"""
+_SQL_CACHE_PUT = """
+INSERT INTO lmt_content_cache AS c (tenant_id, namespace, digest, key_text, value, tokens,
+                                    expires_at)
+VALUES (%(t)s, %(ns)s, %(d)s, %(k)s, %(v)s::jsonb, %(tok)s,
+        CASE WHEN %(ttl)s::float8 IS NULL THEN NULL
+             ELSE now() + make_interval(secs => %(ttl)s::float8) END)
+ON CONFLICT (tenant_id, namespace, digest) DO UPDATE
+SET key_text = EXCLUDED.key_text, value = EXCLUDED.value, tokens = EXCLUDED.tokens,
+    created_at = now(), expires_at = EXCLUDED.expires_at, hits = 0, last_hit_at = NULL
+"""
+_SQL_CACHE_DELETE = """
+WITH gone AS (
+    DELETE FROM lmt_content_cache
+    WHERE tenant_id = %(t)s AND namespace = %(ns)s
+      AND (%(ds)s::text[] IS NULL OR digest = ANY(%(ds)s::text[]))
+    RETURNING 1
+) SELECT count(*) FROM gone
+"""
+_SQL_CACHE_NAMESPACES = """
+SELECT DISTINCT namespace FROM lmt_content_cache WHERE tenant_id = %(t)s ORDER BY namespace
+"""
+_SQL_CACHE_USAGE = f"""
+SELECT count(*), count(*) FILTER (WHERE {_CC_LIVE}),
+       coalesce(sum(tokens) FILTER (WHERE {_CC_LIVE}), 0), coalesce(sum(hits), 0),
+       coalesce(sum(hits * tokens), 0)
+FROM lmt_content_cache WHERE tenant_id = %(t)s AND namespace = %(ns)s
+"""
+_SQL_CACHE_EXPORT = f"""
+SELECT digest, key_text, value::text, tokens, created_at, expires_at, hits
+FROM lmt_content_cache
+WHERE tenant_id = %(t)s AND namespace = %(ns)s AND digest > %(after)s AND {_CC_LIVE}
+ORDER BY digest LIMIT %(limit)s
+"""
+_SQL_CACHE_EXPIRE = """
+WITH gone AS (
+    DELETE FROM lmt_content_cache
+    WHERE expires_at <= now() AND (%(t)s::text IS NULL OR tenant_id = %(t)s::text)
+    RETURNING 1
+) SELECT count(*) FROM gone
+"""
+
+
 @contextmanager
 def _store_errors() -> Iterator[None]:
     """Map driver errors to the package's: a lost connection, or any other Postgres error."""
@@ -983,6 +1031,72 @@ class AsyncPostgresStore:
             }
             for r in rows
         }
+
+    # -- content cache (lmt_content_cache) ------------------------------------------------
+
+    async def cache_get(
+        self, tenant: str, namespace: str, digests: Sequence[str]
+    ) -> dict[str, tuple[str, int, float | None]]:
+        """Live entries by digest: ``(value JSON text, tokens, seconds left or None)``; each
+        one found counts a hit."""
+        rows = await self._fetch(
+            _SQL_CACHE_GET, {"t": tenant, "ns": namespace, "ds": list(digests)}
+        )
+        return {r[0]: (r[1], int(r[2]), None if r[3] is None else float(r[3])) for r in rows}
+
+    async def cache_put(
+        self,
+        tenant: str,
+        namespace: str,
+        digest: str,
+        key_text: str | None,
+        value_json: str,
+        tokens: int,
+        ttl: float | None,
+    ) -> None:
+        """Insert or replace one entry (its hit count starts again)."""
+        params = {
+            "t": tenant,
+            "ns": namespace,
+            "d": digest,
+            "k": key_text,
+            "v": value_json,
+            "tok": tokens,
+            "ttl": ttl,
+        }
+        await self._fetch(_SQL_CACHE_PUT, params)
+
+    async def cache_delete(self, tenant: str, namespace: str, digests: Sequence[str] | None) -> int:
+        """Delete these entries (or the namespace's all); return how many."""
+        ds = None if digests is None else list(digests)
+        rows = await self._fetch(_SQL_CACHE_DELETE, {"t": tenant, "ns": namespace, "ds": ds})
+        return int(rows[0][0])
+
+    async def cache_namespaces(self, tenant: str) -> list[str]:
+        """The tenant's cache namespaces."""
+        return [r[0] for r in await self._fetch(_SQL_CACHE_NAMESPACES, {"t": tenant})]
+
+    async def cache_usage(self, tenant: str, namespace: str) -> dict[str, int]:
+        """Durable figures of one namespace."""
+        row = (await self._fetch(_SQL_CACHE_USAGE, {"t": tenant, "ns": namespace}))[0]
+        return {
+            "entries": int(row[0]),
+            "live_entries": int(row[1]),
+            "stored_tokens": int(row[2]),
+            "postgres_hits": int(row[3]),
+            "postgres_tokens_saved": int(row[4]),
+        }
+
+    async def cache_export_page(
+        self, tenant: str, namespace: str, after: str, limit: int
+    ) -> list[tuple[Any, ...]]:
+        """Live entries with a digest after ``after``, in digest order (keyset pages)."""
+        params = {"t": tenant, "ns": namespace, "after": after, "limit": limit}
+        return await self._fetch(_SQL_CACHE_EXPORT, params)
+
+    async def cache_expire(self, tenant: str | None = None) -> int:
+        """Delete expired entries (of one tenant, or all); return how many."""
+        return int((await self._fetch(_SQL_CACHE_EXPIRE, {"t": tenant}))[0][0])
 
     async def ping(self) -> bool:
         try:

@@ -63,6 +63,7 @@ class AsyncInProcessTier:
         ttl_seconds: float = DEFAULT_HOT_TTL_SECONDS,
         max_sessions: int = 10_000,
         exclusive: bool = False,
+        max_cached: int = 10_000,
     ) -> None:
         if not 1 <= window_size <= MAX_WINDOW_SIZE or ttl_seconds <= 0 or max_sessions < 1:
             raise ConfigurationError(
@@ -74,6 +75,9 @@ class AsyncInProcessTier:
         self.max_sessions = max_sessions
         self._entries: OrderedDict[SessionKey, _Entry] = OrderedDict()
         self._lock = threading.Lock()
+        # content cache: (tenant, namespace, digest) -> (data, expires at), least recent first
+        self._cached: OrderedDict[tuple[str, str, str], tuple[bytes, float]] = OrderedDict()
+        self.max_cached = max_cached
 
     def _touch(self, key: SessionKey, create: bool) -> _Entry | None:
         now = time.monotonic()
@@ -188,12 +192,52 @@ class AsyncInProcessTier:
                 entry.contexts.clear()
             entry.contexts[stamp] = (data, time.monotonic() + ttl)
 
+    async def cache_get(
+        self, tenant: str, namespace: str, digests: Sequence[str]
+    ) -> list[bytes | None]:
+        now = time.monotonic()
+        found: list[bytes | None] = []
+        with self._lock:
+            for digest in digests:
+                key = (tenant, namespace, digest)
+                item = self._cached.get(key)
+                if item is not None and item[1] <= now:
+                    del self._cached[key]
+                    item = None
+                if item is not None:
+                    self._cached.move_to_end(key)
+                found.append(None if item is None else item[0])
+        return found
+
+    async def cache_put(
+        self, tenant: str, namespace: str, digest: str, data: bytes, ttl: float | None
+    ) -> None:
+        lifetime = self.ttl_seconds if ttl is None else min(ttl, self.ttl_seconds)
+        with self._lock:
+            key = (tenant, namespace, digest)
+            self._cached[key] = (data, time.monotonic() + lifetime)
+            self._cached.move_to_end(key)
+            while len(self._cached) > self.max_cached:
+                self._cached.popitem(last=False)
+
+    async def cache_delete(
+        self, tenant: str, namespace: str, digests: Sequence[str] | None
+    ) -> None:
+        with self._lock:
+            if digests is None:
+                for key in [k for k in self._cached if k[0] == tenant and k[1] == namespace]:
+                    del self._cached[key]
+            else:
+                for digest in digests:
+                    self._cached.pop((tenant, namespace, digest), None)
+
     async def ping(self) -> bool:
         return True
 
     async def close(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._cached.clear()
 
     def __len__(self) -> int:
         return len(self._entries)

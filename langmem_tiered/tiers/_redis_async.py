@@ -6,6 +6,11 @@ Per session, two keys share one hash tag, so every script touches a single clust
     <prefix>:{<tenant>:<user>:<session>}:w   list: JSON messages, oldest first
     <prefix>:{<tenant>:<user>:<session>}:c   hash: composed contexts by stamp (bounded)
 
+Content-cache entries (:mod:`langmem_tiered.cache`) are plain strings with an expiry, one hash
+tag per tenant and namespace (so a batch read is one MGET on one slot)::
+
+    <prefix>:cc:{<tenant>:<namespace>}:<digest>
+
 Ids are percent-encoded (:attr:`SessionKey.tag`), so no id can reach another session's keys.
 Each operation is one Lua script: one round trip, atomic, and it slides the TTL of both keys.
 The scripts implement the rules in :mod:`.base`.
@@ -295,6 +300,48 @@ class AsyncRedisTier:
     async def put_context(self, key: SessionKey, stamp: str, data: bytes, ttl: float) -> None:
         args = [stamp, data, max(1, int(ttl * 1000)), MAX_CONTEXTS_PER_SESSION]
         await self._call(self._put_context, [self.context_key_for(key)], args)
+
+    def cache_key_for(self, tenant: str, namespace: str, digest: str) -> str:
+        """The Redis key of one content-cache entry (ids percent-encoded)."""
+        return f"{self.prefix}:cc:{{{quote(tenant, safe='')}:{quote(namespace, safe='')}}}:{digest}"
+
+    async def cache_get(
+        self, tenant: str, namespace: str, digests: Sequence[str]
+    ) -> list[bytes | None]:
+        if not digests:
+            return []
+        keys = [self.cache_key_for(tenant, namespace, d) for d in digests]
+        try:
+            values = await self._client.mget(keys)
+        except (RedisError, OSError) as exc:
+            raise TierUnavailableError(f"Redis hot tier failed: {exc}") from exc
+        return [
+            None if v is None else (v.encode() if isinstance(v, str) else bytes(v)) for v in values
+        ]
+
+    async def cache_put(
+        self, tenant: str, namespace: str, digest: str, data: bytes, ttl: float | None
+    ) -> None:
+        key = self.cache_key_for(tenant, namespace, digest)
+        try:
+            await self._client.set(key, data, px=None if ttl is None else max(1, int(ttl * 1000)))
+        except (RedisError, OSError) as exc:
+            raise TierUnavailableError(f"Redis hot tier failed: {exc}") from exc
+
+    async def cache_delete(
+        self, tenant: str, namespace: str, digests: Sequence[str] | None
+    ) -> None:
+        try:
+            if digests is not None:
+                keys = [self.cache_key_for(tenant, namespace, d) for d in digests]
+            else:
+                # percent-encoded ids hold no glob character (* ? [ ] \ are encoded)
+                pattern = self.cache_key_for(tenant, namespace, "*")
+                keys = [k async for k in self._client.scan_iter(match=pattern, count=1000)]
+            for i in range(0, len(keys), 500):
+                await self._client.delete(*keys[i : i + 500])
+        except (RedisError, OSError) as exc:
+            raise TierUnavailableError(f"Redis hot tier failed: {exc}") from exc
 
     async def ping(self) -> bool:
         try:

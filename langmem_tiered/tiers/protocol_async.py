@@ -58,6 +58,24 @@ class AsyncHotTier(Protocol):
         """Cache a composed context for ``ttl`` seconds."""
         ...
 
+    async def cache_get(
+        self, tenant: str, namespace: str, digests: Sequence[str]
+    ) -> list[bytes | None]:
+        """Content-cache entries (:mod:`langmem_tiered.cache`), one per digest (None: absent)."""
+        ...
+
+    async def cache_put(
+        self, tenant: str, namespace: str, digest: str, data: bytes, ttl: float | None
+    ) -> None:
+        """Cache a content entry for ``ttl`` seconds (None: the tier's own limit)."""
+        ...
+
+    async def cache_delete(
+        self, tenant: str, namespace: str, digests: Sequence[str] | None
+    ) -> None:
+        """Drop these content entries, or the whole namespace when ``digests`` is None."""
+        ...
+
     async def ping(self) -> bool:
         """True when the tier answers."""
         ...
