@@ -2,8 +2,8 @@
 
 :class:`TieredStore` implements ``batch`` / ``abatch`` (``GetOp``, ``PutOp`` with delete and
 ``ttl``, ``SearchOp``, ``ListNamespacesOp``) on the memory's connection pool, in a table of its
-own (``lmt_lg_store``, created with ``CREATE TABLE IF NOT EXISTS`` in the memory's schema; the
-core has no migration for it yet).
+own (``lmt_lg_store``, created by the core's migration 0005 in the memory's schema; the
+embedding column is added on first use when pgvector is available).
 
 Namespaces map to tenant and user *exactly*: the first two elements of a namespace are the
 tenant and the user (or fewer when ``tenant_id`` / ``user_id`` are fixed), compared with ``=``.
@@ -57,29 +57,6 @@ TABLE = "lmt_lg_store"
 _COLS = "namespace, key, value, created_at, updated_at, tenant_id, user_id"
 _LIVE = "(expires_at IS NULL OR expires_at > now())"
 _FILTER_OPS = {"$eq": "=", "$ne": "<>", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
-
-
-def _ddl(schema: str) -> list[str]:
-    t = f"{schema}.{TABLE}"
-    return [
-        f"""CREATE TABLE IF NOT EXISTS {t} (
-            tenant_id   text        NOT NULL,
-            user_id     text        NOT NULL,
-            namespace   text[]      NOT NULL,
-            key         text        NOT NULL,
-            value       jsonb       NOT NULL,
-            search_text text        NOT NULL DEFAULT '',
-            tsv         tsvector    NOT NULL DEFAULT ''::tsvector,
-            created_at  timestamptz NOT NULL DEFAULT now(),
-            updated_at  timestamptz NOT NULL DEFAULT now(),
-            ttl_minutes double precision,
-            expires_at  timestamptz,
-            PRIMARY KEY (tenant_id, user_id, namespace, key)
-        )""",
-        f"CREATE INDEX IF NOT EXISTS {TABLE}_expires ON {t} (expires_at) "
-        "WHERE expires_at IS NOT NULL",
-        f"CREATE INDEX IF NOT EXISTS {TABLE}_tsv ON {t} USING gin (tsv)",
-    ]
 
 
 _SQL_VECTOR_SUPPORT = """
@@ -184,9 +161,6 @@ class TieredStore(BaseStore):
     @property
     def _table(self) -> str:
         return f"{self._schema}.{TABLE}"
-
-    def _setup_statements(self) -> list[str]:
-        return _ddl(self._schema)
 
     def _split(self, namespace: tuple[str, ...]) -> tuple[str, str, list[str]]:
         """``(tenant, user, inner namespace)`` of a full namespace."""
@@ -461,7 +435,8 @@ class TieredStore(BaseStore):
         return sync_pool(self.memory, "TieredStore")
 
     def setup(self) -> None:
-        """Create the table (and the embedding column when pgvector is available)."""
+        """Add the embedding column when an embedder is set and pgvector is available (the
+        table itself comes with the core's migrations)."""
         if self._ready:
             return
         with self._lock:
@@ -469,8 +444,6 @@ class TieredStore(BaseStore):
                 return
             with self._sync_pool().connection() as conn, conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", [lock_key("lmt_lg_store")])
-                for stmt in self._setup_statements():
-                    conn.execute(stmt)
                 if self.embedder is not None:
                     installed, available = conn.execute(_SQL_VECTOR_SUPPORT).fetchone()
                     if installed or available:
@@ -541,8 +514,6 @@ class TieredStore(BaseStore):
         pool = await self._async_pool()
         async with pool.connection() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", [lock_key("lmt_lg_store")])
-            for stmt in self._setup_statements():
-                await conn.execute(stmt)
             if self.embedder is not None:
                 cur = await conn.execute(_SQL_VECTOR_SUPPORT)
                 installed, available = await cur.fetchone()
