@@ -233,3 +233,25 @@ async def test_async_twin(amemory: AsyncTieredMemory, hot: str) -> None:
 
 def test_exported_names() -> None:
     assert ContentCache.__module__ == "langmem_tiered"
+
+
+def test_migration_replaces_the_old_llm_cache_table(postgres_url: str, schema: str) -> None:
+    """A schema at version 4 whose LangChain cache made lmt_llm_cache migrates cleanly."""
+    with TieredMemory.connect(postgres_url=postgres_url, schema=schema) as memory:
+        memory.health()
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"SET search_path TO {schema}")
+        conn.execute("DROP TABLE lmt_content_cache")
+        conn.execute("DELETE FROM lmt_schema_version WHERE version = 5")
+        conn.execute("CREATE TABLE lmt_llm_cache (key text PRIMARY KEY, value jsonb NOT NULL)")
+        conn.execute(
+            "INSERT INTO lmt_lg_store (tenant_id, user_id, namespace, key, value) "
+            "VALUES ('t', 'u', '{a}', 'k', '{}')"
+        )
+    with TieredMemory.connect(postgres_url=postgres_url, schema=schema) as memory:
+        memory.content_cache("t", "ns").set("k", "v")
+        assert memory.content_cache("t", "ns").get("k") == "v"
+    with psycopg.connect(postgres_url) as conn:
+        assert conn.execute(f"SELECT to_regclass('{schema}.lmt_llm_cache')").fetchone() == (None,)
+        # the store's table, made by the integration before 0005, is kept with its rows
+        assert conn.execute(f"SELECT count(*) FROM {schema}.lmt_lg_store").fetchone() == (1,)

@@ -18,21 +18,9 @@ CREATE INDEX lmt_content_cache_expires ON lmt_content_cache (tenant_id, expires_
     WHERE expires_at IS NOT NULL;
 
 -- The LangChain integration's LLM cache kept its rows in lmt_llm_cache (created on first use,
--- before this migration): they move into the content cache, tenant '_shared', one namespace
--- per model configuration.
-DO $$
-BEGIN
-    IF to_regclass('lmt_llm_cache') IS NOT NULL THEN
-        INSERT INTO lmt_content_cache
-            (tenant_id, namespace, digest, value, tokens, created_at, expires_at, hits)
-        SELECT '_shared', 'llm:' || llm_string_hash, key, to_jsonb(value::text), tokens,
-               created_at, expires_at, hits
-        FROM lmt_llm_cache
-        ON CONFLICT DO NOTHING;
-        DROP TABLE lmt_llm_cache;
-    END IF;
-END
-$$;
+-- before this migration), keyed by a hash of (model, prompt) without the prompt: they cannot be
+-- re-keyed into the content cache, and a cache entry is regenerated on a miss, so it goes.
+DROP TABLE IF EXISTS lmt_llm_cache;
 
 -- Key-value items of the LangGraph BaseStore of the LangChain integration: namespaces are
 -- (tenant, user, *path), tenant and user are columns compared with = only. IF NOT EXISTS:
