@@ -71,6 +71,7 @@ from .recall._recall_async import (
     backfill,
     index_facts_once,
     index_session_once,
+    put_memories,
     recall,
     vectors_ready,
 )
@@ -1704,6 +1705,28 @@ class AsyncUserHandle:
         the one holding ``value`` when given. History is kept."""
         change = self.memory._fact_change(key, value, at, retract=True, source_session=None)
         return await self._apply(change)
+
+    async def put_memory(self, key: str, text: str, *, occurred_at: datetime | None = None) -> None:
+        """Write a long-term memory under ``key`` (replacing the key's earlier text): a recall
+        item of kind ``memory``, found by ``recall`` and recalled into ``context``, embedded
+        before this returns when an embedder is set."""
+        await self.put_memories({key: text}, occurred_at=occurred_at)
+
+    async def put_memories(
+        self, memories: Mapping[str, str | None], *, occurred_at: datetime | None = None
+    ) -> int:
+        """Write several memories at once (text None deletes the key) in one transaction;
+        return how many were stored. Bad input raises and writes nothing."""
+        if not isinstance(memories, Mapping):
+            raise InvalidInputError("memories is a mapping of key to text")
+        items = list(memories.items())
+        return await put_memories(self.memory, self.tenant, self.user, items, occurred_at)
+
+    async def delete_memories(self, keys: Sequence[str]) -> None:
+        """Delete the memories of ``keys`` (absent keys are ignored)."""
+        if isinstance(keys, str):
+            raise InvalidInputError("keys is a sequence of keys, not one string")
+        await put_memories(self.memory, self.tenant, self.user, [(k, None) for k in keys], None)
 
     async def _apply(self, change: FactChange) -> list[Fact]:
         store = await self.memory._ready()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Collection, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from ..context.bundle import ContextBlock
@@ -26,7 +26,11 @@ from ..models import Message, SessionKey, check_json_value
 from ..store.recall_sql import search_sql
 from .embedders import check_vectors
 from .items import (
+    MAX_MEMORY_KEY,
+    MEMORY_KEY_PREFIX,
+    ItemDraft,
     fact_item,
+    memory_item,
     message_items,
     message_line,
     query_configs,
@@ -160,6 +164,44 @@ def index_facts_once(memory: Any, user: tuple[str, str]) -> bool:
     memory._stats["items_indexed"] += len(inserted)
     _embed_inserted(memory, tenant, user_id, inserted, None)
     return len(facts) >= FACTS_BATCH
+
+
+def put_memories(
+    memory: Any,
+    tenant: str,
+    user: str,
+    memories: Sequence[tuple[str, str | None]],
+    occurred_at: datetime | None,
+) -> int:
+    """Write (or, with text None, delete) long-term memories by key, embedded before this
+    returns; return how many were stored."""
+    _check_when("occurred_at", occurred_at)
+    when = occurred_at or datetime.now(timezone.utc)
+    drafts: list[ItemDraft] = []
+    keys: list[str] = []
+    for key, text in memories:
+        if not isinstance(key, str) or not key or len(key) > MAX_MEMORY_KEY:
+            raise InvalidInputError(f"a memory key is a string of 1..{MAX_MEMORY_KEY} characters")
+        check_json_value(key, "memory key")
+        keys.append(MEMORY_KEY_PREFIX + key)
+        if text is None:
+            continue
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidInputError("a memory's text is a non-empty string")
+        check_json_value(text, "memory text")
+        if len(text.encode("utf-8")) > memory.max_message_bytes:
+            raise InvalidInputError(f"a memory's text is over {memory.max_message_bytes} bytes")
+        count = memory._tokenizer.count
+        drafts.append(
+            memory_item(key, text, count=count, config=memory.text_search, occurred_at=when)
+        )
+    if len(set(keys)) != len(keys):
+        raise InvalidInputError("a memory key is given twice")
+    store = memory._ready()
+    inserted = store.replace_recall_items(tenant, user, keys, drafts)
+    memory._stats["items_indexed"] += len(inserted)
+    _embed_inserted(memory, tenant, user, inserted, None)
+    return len(inserted)
 
 
 def _embed_inserted(
@@ -352,6 +394,7 @@ def _hit(row: Sequence[Any]) -> RecallHit:
         vr,
         tr,
         similarity,
+        source_key,
         _,
         invalid_at,
         sources,
@@ -374,6 +417,7 @@ def _hit(row: Sequence[Any]) -> RecallHit:
         item_ids=[item_id],
         ts_config=config,
         valid_until=invalid_at,
+        key=source_key[len(MEMORY_KEY_PREFIX) :] if kind == "memory" else None,
     )
 
 

@@ -226,6 +226,27 @@ def fact_item(fact: Fact, *, count: Callable[[str], int], config: str) -> ItemDr
     )
 
 
+MEMORY_KEY_PREFIX = "k:"
+MAX_MEMORY_KEY = 1024
+
+
+def memory_item(
+    key: str, text: str, *, count: Callable[[str], int], config: str, occurred_at: datetime
+) -> ItemDraft:
+    """A long-term memory written by key (no session, no source messages)."""
+    return ItemDraft(
+        kind="memory",
+        source_key=MEMORY_KEY_PREFIX + key,
+        session=None,
+        seq_from=None,
+        seq_to=None,
+        text=text,
+        token_count=count(text),
+        ts_config=config if config != "auto" else detect_config(text, default="simple"),
+        occurred_at=occurred_at,
+    )
+
+
 def search_terms(query: str, configs: Sequence[str] = ()) -> tuple[str, str]:
     """Words of ``query`` for ``websearch_to_tsquery`` as an OR of terms: for the language
     configurations (which drop their own stopwords; the query's language's function words are

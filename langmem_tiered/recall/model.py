@@ -9,8 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["RECALL_KINDS", "RecallHit", "RecallKind", "SourceMessage"]
 
-RecallKind = Literal["message", "summary", "fact"]
-RECALL_KINDS: tuple[str, ...] = ("message", "summary", "fact")
+RecallKind = Literal["message", "summary", "fact", "memory"]
+RECALL_KINDS: tuple[str, ...] = ("message", "summary", "fact", "memory")
+"""``memory``: a long-term memory written by key (``user.put_memory``, the LangGraph store)."""
 
 
 class SourceMessage(BaseModel):
@@ -74,11 +75,13 @@ class RecallHit(BaseModel):
     item_ids: list[int] = Field(default_factory=list)
     ts_config: str = "simple"
     valid_until: datetime | None = None
+    key: str | None = None
+    """For a ``memory`` item, the key it was written under."""
 
     @property
     def provenance(self) -> dict[str, Any]:
         """Where the hit came from, as plain data: session, seqs, message ids and metadata."""
-        return {
+        found = {
             "kind": self.kind,
             "session": self.session,
             "seqs": list(self.seqs),
@@ -86,3 +89,6 @@ class RecallHit(BaseModel):
             "metadata": [dict(s.metadata) for s in self.sources],
             "fact_id": self.fact_id,
         }
+        if self.kind == "memory":
+            found["key"] = self.key
+        return found

@@ -877,20 +877,25 @@ class AsyncPostgresStore:
         rows = await self._fetch(recall_sql.SQL_RECALL_PROGRESS, _key_params(key))
         return (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
 
-    async def add_recall_items(
-        self,
-        tenant: str,
-        user: str,
-        drafts: Sequence[ItemDraft],
-        *,
-        advance: tuple[SessionKey, int, int] | None = None,
-    ) -> list[tuple[int, str]] | None:
-        """Store recall items (their tsvector computed here) in one transaction; return
-        ``(item_id, text)`` of those inserted (a draft whose source is indexed already is
-        skipped). ``advance=(session, from_seq, to_seq)`` moves the session's
-        ``recall_upto_seq`` with a compare-and-set; None means another process moved it first
-        and nothing was stored."""
-        params: dict[str, Any] = {
+    async def replace_recall_items(
+        self, tenant: str, user: str, source_keys: Sequence[str], drafts: Sequence[ItemDraft]
+    ) -> list[tuple[int, str]]:
+        """Delete the items of ``source_keys`` and store ``drafts`` in one transaction; return
+        ``(item_id, text)`` of those inserted."""
+        params = self._draft_params(tenant, user, drafts)
+        with _store_errors():
+            async with self._pool.connection() as conn, conn.transaction():
+                await conn.execute(
+                    recall_sql.SQL_DELETE_ITEMS, {"t": tenant, "u": user, "keys": list(source_keys)}
+                )
+                if not drafts:
+                    return []
+                cur = await conn.execute(recall_sql.SQL_ADD_ITEMS, params)
+                return [(int(r[0]), r[1]) for r in await cur.fetchall()]
+
+    @staticmethod
+    def _draft_params(tenant: str, user: str, drafts: Sequence[ItemDraft]) -> dict[str, Any]:
+        return {
             "t": tenant,
             "u": user,
             "kinds": [d.kind for d in drafts],
@@ -905,6 +910,21 @@ class AsyncPostgresStore:
             "times": [d.occurred_at for d in drafts],
             "search": [d.search_text for d in drafts],
         }
+
+    async def add_recall_items(
+        self,
+        tenant: str,
+        user: str,
+        drafts: Sequence[ItemDraft],
+        *,
+        advance: tuple[SessionKey, int, int] | None = None,
+    ) -> list[tuple[int, str]] | None:
+        """Store recall items (their tsvector computed here) in one transaction; return
+        ``(item_id, text)`` of those inserted (a draft whose source is indexed already is
+        skipped). ``advance=(session, from_seq, to_seq)`` moves the session's
+        ``recall_upto_seq`` with a compare-and-set; None means another process moved it first
+        and nothing was stored."""
+        params = self._draft_params(tenant, user, drafts)
         with _store_errors():
             async with self._pool.connection() as conn, conn.transaction():
                 if advance is not None:

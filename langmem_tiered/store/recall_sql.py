@@ -52,6 +52,11 @@ ON CONFLICT (tenant_id, user_id, source_key) DO NOTHING
 RETURNING item_id, text
 """
 
+SQL_DELETE_ITEMS = """
+DELETE FROM lmt_recall_items
+WHERE tenant_id = %(t)s AND user_id = %(u)s AND source_key = ANY(%(keys)s::text[])
+"""
+
 SQL_SET_EMBEDDINGS = """
 UPDATE lmt_recall_items i
 SET embedding = e.vec::halfvec, embedding_dim = %(dim)s, embedding_model = %(model)s
@@ -349,7 +354,7 @@ fused AS (
            i.token_count, i.occurred_at, i.ts_config::text AS ts_config,
            coalesce(%(wv)s / (%(rrf_k)s + c.vr), 0) + coalesce(%(wt)s / (%(rrf_k)s + c.tr), 0)
            {recency_term} AS score,
-           c.vr, c.tr, 1 - c.dist AS similarity
+           c.vr, c.tr, 1 - c.dist AS similarity, i.source_key
     FROM candidates c
     -- one primary-key probe per candidate (never a scan of the user's items)
     CROSS JOIN LATERAL (
