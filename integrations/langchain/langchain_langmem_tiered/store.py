@@ -3,7 +3,13 @@
 :class:`TieredStore` implements ``batch`` / ``abatch`` (``GetOp``, ``PutOp`` with delete and
 ``ttl``, ``SearchOp``, ``ListNamespacesOp``) on the memory's connection pool, in a table of its
 own (``lmt_lg_store``, created by the core's migration 0005 in the memory's schema; the
-embedding column is added on first use when pgvector is available).
+embedding column is added on first use when pgvector is available and the store has an
+embedder of its own).
+
+With the memory's own embedder (the default), indexed items are also recall items of the user
+(kind ``memory``, key ``json([*path, key])``, written before the row): ``search(query=...)`` is
+the memory's hybrid recall, then the namespace prefix and filter on the stored rows, and the
+items are recalled into the memory's composed context.
 
 Namespaces map to tenant and user *exactly*: the first two elements of a namespace are the
 tenant and the user (or fewer when ``tenant_id`` / ``user_id`` are fixed), compared with ``=``.
@@ -142,6 +148,9 @@ class TieredStore(BaseStore):
         if resolved is None:
             resolved = cast("Embedder | None", getattr(memory, "embedder", None))
         self.embedder = resolved
+        # With the memory's own embedder (the default), items are recall items of the memory
+        # (kind "memory") and searched by its hybrid recall; another embedder gets a column here.
+        self._via_recall = resolved is getattr(memory, "embedder", None)
         self._ready = False
         self._vectors = False
         self._lock = threading.Lock()
@@ -307,7 +316,20 @@ class TieredStore(BaseStore):
                     where.extend(self._filter_sql(i, field, cond, p))
                 score = "NULL::double precision"
                 order = "updated_at DESC, namespace, key"
-                if op.query:
+                source = f"FROM {t}"
+                kind = "search"
+                if self._recall_scope(op) is not None:
+                    # ranked by the memory's recall (filled in at execution, see _recalled)
+                    kind = "recall"
+                    source = (
+                        "FROM jsonb_array_elements(%(rk)s::jsonb) WITH ORDINALITY AS r(e, rank) "
+                        f"JOIN {t} ON tenant_id = %(tenant)s AND user_id = %(user)s "
+                        "AND namespace = ARRAY(SELECT jsonb_array_elements_text(r.e->0)) "
+                        "AND key = r.e->>1"
+                    )
+                    score = "(r.e->>2)::double precision"
+                    order = "r.rank"
+                elif op.query:
                     if self._vectors and self.embedder is not None:
                         qvec = next(queries)
                         p["q"] = _vec(qvec)
@@ -330,7 +352,7 @@ class TieredStore(BaseStore):
                 select = (
                     f"SELECT {_COLS}, {score} AS score, "
                     f"row_number() OVER (ORDER BY {order}) AS ord "
-                    f"FROM {t} WHERE {cond_sql} "
+                    f"{source} WHERE {cond_sql} "
                     f"ORDER BY {order} LIMIT %(limit)s OFFSET %(offset)s"
                 )
                 if self._refresh(op.refresh_ttl):
@@ -343,7 +365,7 @@ class TieredStore(BaseStore):
                     )
                 else:
                     sql = select
-                plans.append(_Plan("search", op, sql, p))
+                plans.append(_Plan(kind, op, sql, p))
             elif isinstance(op, ListNamespacesOp):
                 where = [_LIVE]
                 p = {}
@@ -399,7 +421,7 @@ class TieredStore(BaseStore):
             return self._item(rows[0]) if rows else None
         if plan.kind == "put":
             return None
-        if plan.kind == "search":
+        if plan.kind in ("search", "recall"):
             return [self._search_item(r) for r in rows]
         op = cast(ListNamespacesOp, plan.op)
         found = {self._join(r[0], r[1], r[2]) for r in rows}
@@ -429,6 +451,45 @@ class TieredStore(BaseStore):
             score=None if r[7] is None else float(r[7]),
         )
 
+    # -- the memory's recall tier ----------------------------------------------------------------
+
+    def _recall_scope(self, op: SearchOp) -> tuple[str, str, int] | None:
+        """``(tenant, user, candidates)`` when ``op`` is searched through the memory's recall:
+        a query, the memory's embedder, and a namespace prefix naming one tenant and user."""
+        if not (self._via_recall and op.query):
+            return None
+        _, params = self._scope(op.namespace_prefix)
+        if "tenant" not in params or "user" not in params:
+            return None
+        return params["tenant"], params["user"], min(1000, max(100, 4 * (op.limit + op.offset)))
+
+    @staticmethod
+    def _ranked(hits: Sequence[Any]) -> str:
+        ranked = []
+        for hit in hits:
+            path = json.loads(hit.key)
+            ranked.append([path[:-1], path[-1], hit.score])
+        return json.dumps(ranked, ensure_ascii=False)
+
+    def _memories(self, op: PutOp) -> tuple[str, str, dict[str, str | None]] | None:
+        """What a put writes to (or deletes from) the memory's recall tier."""
+        if not self._via_recall:
+            return None
+        tenant, user, inner = self._split(op.namespace)
+        text = ""
+        if op.value is not None and op.index is not False:
+            text = self._texts(op.value, op.index if isinstance(op.index, list) else None)
+        key = json.dumps([*inner, op.key], ensure_ascii=False)
+        return tenant, user, {key: text if text.strip() else None}
+
+    def _forget(self, rows: Sequence[tuple[Any, ...]]) -> dict[tuple[str, str], list[str]]:
+        gone: dict[tuple[str, str], list[str]] = {}
+        for tenant, user, namespace, key in rows:
+            gone.setdefault((tenant, user), []).append(
+                json.dumps([*namespace, key], ensure_ascii=False)
+            )
+        return gone
+
     # -- sync ----------------------------------------------------------------------------------
 
     def _sync_pool(self) -> Any:
@@ -444,7 +505,7 @@ class TieredStore(BaseStore):
                 return
             with self._sync_pool().connection() as conn, conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", [lock_key("lmt_lg_store")])
-                if self.embedder is not None:
+                if self.embedder is not None and not self._via_recall:
                     installed, available = conn.execute(_SQL_VECTOR_SUPPORT).fetchone()
                     if installed or available:
                         conn.execute("CREATE EXTENSION IF NOT EXISTS vector WITH SCHEMA public")
@@ -482,6 +543,15 @@ class TieredStore(BaseStore):
         try:
             with self._sync_pool().connection() as conn:
                 for plan in plans:
+                    if plan.kind == "recall":
+                        tenant, user, k = self._recall_scope(cast(SearchOp, plan.op)) or ("", "", 0)
+                        hits = self.memory.user(tenant, user).recall(
+                            cast(SearchOp, plan.op).query or "", k=k, kinds=("memory",), merge=False
+                        )
+                        plan.params["rk"] = self._ranked(hits)
+                    if plan.kind == "put" and (m := self._memories(cast(PutOp, plan.op))):
+                        # first: a memory the recall tier refuses (too long...) stores nothing
+                        self.memory.user(m[0], m[1]).put_memories(m[2])
                     cur = conn.execute(cast(Any, plan.sql), plan.params)
                     rows = cur.fetchall() if cur.description else []
                     results.append(self._result(plan, rows))
@@ -495,8 +565,15 @@ class TieredStore(BaseStore):
             raise ConfigurationError("use asweep_ttl with an AsyncTieredMemory")
         self.setup()
         with self._sync_pool().connection() as conn:
-            cur = conn.execute(f"DELETE FROM {self._table} WHERE expires_at <= now()")
-            return int(cur.rowcount)
+            cur = conn.execute(
+                f"DELETE FROM {self._table} WHERE expires_at <= now() "
+                "RETURNING tenant_id, user_id, namespace, key"
+            )
+            rows = cur.fetchall()
+        if self._via_recall:
+            for (tenant, user), keys in self._forget(rows).items():
+                self.memory.user(tenant, user).delete_memories(keys)
+        return len(rows)
 
     # -- async ---------------------------------------------------------------------------------
 
@@ -514,7 +591,7 @@ class TieredStore(BaseStore):
         pool = await self._async_pool()
         async with pool.connection() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", [lock_key("lmt_lg_store")])
-            if self.embedder is not None:
+            if self.embedder is not None and not self._via_recall:
                 cur = await conn.execute(_SQL_VECTOR_SUPPORT)
                 installed, available = await cur.fetchone()
                 if installed or available:
@@ -543,6 +620,15 @@ class TieredStore(BaseStore):
         try:
             async with pool.connection() as conn:
                 for plan in plans:
+                    if plan.kind == "recall":
+                        tenant, user, k = self._recall_scope(cast(SearchOp, plan.op)) or ("", "", 0)
+                        hits = await self.memory.user(tenant, user).recall(
+                            cast(SearchOp, plan.op).query or "", k=k, kinds=("memory",), merge=False
+                        )
+                        plan.params["rk"] = self._ranked(hits)
+                    if plan.kind == "put" and (m := self._memories(cast(PutOp, plan.op))):
+                        # first: a memory the recall tier refuses (too long...) stores nothing
+                        await self.memory.user(m[0], m[1]).put_memories(m[2])
                     cur = await conn.execute(cast(Any, plan.sql), plan.params)
                     rows = await cur.fetchall() if cur.description else []
                     results.append(self._result(plan, rows))
@@ -557,8 +643,15 @@ class TieredStore(BaseStore):
         await self.asetup()
         pool = await self._async_pool()
         async with pool.connection() as conn:
-            cur = await conn.execute(f"DELETE FROM {self._table} WHERE expires_at <= now()")
-            return int(cur.rowcount)
+            cur = await conn.execute(
+                f"DELETE FROM {self._table} WHERE expires_at <= now() "
+                "RETURNING tenant_id, user_id, namespace, key"
+            )
+            rows = await cur.fetchall()
+        if self._via_recall:
+            for (tenant, user), keys in self._forget(rows).items():
+                await self.memory.user(tenant, user).delete_memories(keys)
+        return len(rows)
 
     def start_ttl_sweeper(self, interval_minutes: float | None = None) -> asyncio.Task[None]:
         """Sweep expired items every ``interval_minutes`` in a task of the running event loop.
