@@ -19,7 +19,12 @@ the standard exceptions keeps working::
     ├── ModelError                             a user-supplied model (LLM, embedder) failed
     │   └── SummarizationError                 a summarizer failed; summary_upto_seq stays
     ├── RecordNotFoundError (KeyError)
-    └── MemoryClosedError                      the memory object was closed
+    ├── MemoryClosedError                      the memory object was closed
+    ├── RedactionError                         PII redaction failed (bad input to the redactor)
+    │   └── RedactionPolicyError (ConfigurationError)  an invalid redaction policy or pattern
+    └── EncryptionError                        field encryption at rest
+        ├── EncryptionKeyError (ConfigurationError)    a malformed or missing key
+        └── DecryptionError                    a token no configured key opens (wrong key, tampered)
 
 Driver exceptions are wrapped with ``raise ... from exc`` so the original stays visible.
 Bad input is always rejected before anything is written: a raised ``InvalidInputError``
@@ -30,6 +35,9 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigurationError",
+    "DecryptionError",
+    "EncryptionError",
+    "EncryptionKeyError",
     "InvalidIdError",
     "InvalidInputError",
     "InvalidMessageError",
@@ -39,6 +47,8 @@ __all__ = [
     "MigrationError",
     "ModelError",
     "RecordNotFoundError",
+    "RedactionError",
+    "RedactionPolicyError",
     "StoreError",
     "StoreUnavailableError",
     "SummarizationError",
@@ -107,6 +117,28 @@ class MemoryClosedError(LangmemError):
     """The memory object has been closed and cannot be used any more."""
 
 
+class RedactionError(LangmemError):
+    """PII redaction failed: the redactor was handed something it cannot redact."""
+
+
+class RedactionPolicyError(RedactionError, ConfigurationError):
+    """A redaction policy is invalid: unknown detector or region, a custom pattern that does not
+    compile, or a replacement that refers to a group the pattern lacks."""
+
+
+class EncryptionError(LangmemError):
+    """Field encryption at rest failed."""
+
+
+class EncryptionKeyError(EncryptionError, ConfigurationError):
+    """An encryption key is malformed (not 32 url-safe base64-encoded bytes) or none was given."""
+
+
+class DecryptionError(EncryptionError):
+    """A value cannot be decrypted: no configured key opens it, or it was tampered with or is
+    not a token at all."""
+
+
 for _cls in (
     LangmemError,
     ConfigurationError,
@@ -123,5 +155,10 @@ for _cls in (
     SummarizationError,
     RecordNotFoundError,
     MemoryClosedError,
+    RedactionError,
+    RedactionPolicyError,
+    EncryptionError,
+    EncryptionKeyError,
+    DecryptionError,
 ):
     _cls.__module__ = "langmem_tiered"
