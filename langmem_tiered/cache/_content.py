@@ -36,6 +36,7 @@ from .entries import (
     _record,
     _value_json,
     cache_digest,
+    with_rates,
 )
 
 if TYPE_CHECKING:
@@ -247,14 +248,7 @@ class ContentCache:
         ``generated`` and ``hot_errors``."""
         with self._counts_lock:
             counts = dict(self._counts)
-        hits = counts["hot_hits"] + counts["postgres_hits"]
-        lookups = hits + counts["misses"]
-        return {
-            **counts,
-            "hits": hits,
-            "lookups": lookups,
-            "hit_rate": hits / lookups if lookups else 0.0,
-        }
+        return with_rates(counts)
 
     def reset_counters(self) -> None:
         """Zero :meth:`counters`."""

@@ -85,3 +85,16 @@ def _record(tenant: str, namespace: str, row: Sequence[Any]) -> dict[str, Any]:
         "expires_at": _iso(row[5]),
         "hits": int(row[6]),
     }
+
+
+def with_rates(counts: Mapping[str, int]) -> dict[str, Any]:
+    """Cache counters (``hot_hits``, ``postgres_hits``, ``misses``...) with ``hits``,
+    ``lookups`` and ``hit_rate`` (0.0 before any lookup) added."""
+    hits = counts["hot_hits"] + counts["postgres_hits"]
+    lookups = hits + counts["misses"]
+    return {
+        **counts,
+        "hits": hits,
+        "lookups": lookups,
+        "hit_rate": hits / lookups if lookups else 0.0,
+    }

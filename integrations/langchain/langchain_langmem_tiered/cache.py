@@ -31,6 +31,7 @@ from langmem_tiered import (
     ContentCache,
     TieredMemory,
 )
+from langmem_tiered.cache.entries import with_rates
 from langmem_tiered.models import check_id
 
 __all__ = ["TieredCache"]
@@ -144,14 +145,7 @@ class TieredCache(BaseCache):
             own = cache.counters()
             for name in _COUNTERS:
                 counts[name] += own[name]
-        hits = counts["hot_hits"] + counts["postgres_hits"]
-        lookups = hits + counts["misses"]
-        return {
-            **counts,
-            "hits": hits,
-            "lookups": lookups,
-            "hit_rate": hits / lookups if lookups else 0.0,
-        }
+        return with_rates(counts)
 
     def reset_stats(self) -> None:
         """Zero the counters of :meth:`stats`."""
