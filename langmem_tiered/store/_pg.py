@@ -106,7 +106,7 @@ FROM lmt_token_usage WHERE tenant_id = %(t)s AND day = %(day)s
 GROUP BY operation ORDER BY operation
 """
 _CC_LIVE = "(expires_at IS NULL OR expires_at > now())"
-_SQL_CACHE_GET = f"\nUPDATE lmt_content_cache SET hits = hits + 1, last_hit_at = now()\nWHERE tenant_id = %(t)s AND namespace = %(ns)s AND digest = ANY(%(ds)s) AND {_CC_LIVE}\nRETURNING digest, value::text, tokens, EXTRACT(EPOCH FROM (expires_at - now()))::float8\n"
+_SQL_CACHE_GET = f"\nUPDATE lmt_content_cache SET hits = hits + 1, last_hit_at = now()\nWHERE tenant_id = %(t)s AND namespace = %(ns)s AND digest = ANY(%(ds)s) AND {_CC_LIVE}\n  AND set_config('synchronous_commit', 'off', true) IS NOT NULL\nRETURNING digest, value::text, tokens, EXTRACT(EPOCH FROM (expires_at - now()))::float8\n"
 _SQL_CACHE_PUT = """
 INSERT INTO lmt_content_cache AS c (tenant_id, namespace, digest, key_text, value, tokens,
                                     expires_at)

@@ -195,9 +195,13 @@ GROUP BY operation ORDER BY operation
 
 
 _CC_LIVE = "(expires_at IS NULL OR expires_at > now())"
+# The hit counter is statistics, not data: its commit does not wait for the WAL flush
+# (set_config(..., true) holds for this statement's own transaction), which makes a Postgres
+# hit a read-speed round trip instead of a durable write.
 _SQL_CACHE_GET = f"""
 UPDATE lmt_content_cache SET hits = hits + 1, last_hit_at = now()
 WHERE tenant_id = %(t)s AND namespace = %(ns)s AND digest = ANY(%(ds)s) AND {_CC_LIVE}
+  AND set_config('synchronous_commit', 'off', true) IS NOT NULL
 RETURNING digest, value::text, tokens, EXTRACT(EPOCH FROM (expires_at - now()))::float8
 """
 _SQL_CACHE_PUT = """
