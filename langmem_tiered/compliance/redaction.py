@@ -228,7 +228,7 @@ _EMAIL = re.compile(
     r"(?<![\w.%+\-])([\w.%+\-]+)@((?:[^\W_](?:[\w\-]*[^\W_])?\.)+[^\W\d_]{2,})(?![\w\-]|\.[^\W_])"
 )
 
-_PHONE_CANDIDATE = re.compile(r"(?:\+|\b00)?\(?(?<![\w.,/])[0-9][0-9 \t().\-]{5,24}[0-9](?![\w/])")
+_PHONE_CANDIDATE = re.compile(r"(?:\+|\b00)?\(?(?<![\w.,/])[0-9][0-9 \t().\-]{5,60}[0-9](?![\w/])")
 _PHONE_WORDS = re.compile(
     r"\b(?:telefones?|tel|fones?|celular|cel|whats(?:app)?|zap|wpp|contato|ligar|liga|"
     r"ligue|phone|mobile|cell|call|text|sms|fax|ramal)\b",
@@ -241,6 +241,11 @@ _NOT_PHONE_WORDS = re.compile(
     re.IGNORECASE,
 )
 _PHONE_WINDOW = 25
+# dates and times are never phones ("2024-03-15 08:00" is a valid US number to libphonenumber)
+_DATE_TIME = re.compile(
+    r"(?<![\w.\-/])(?:[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}|[0-9]{1,2}([/.\-])[0-9]{1,2}\1[0-9]{2,4})"
+    r"(?![\w/])|\b[0-9]{1,2}[:h][0-9]{2}(?::[0-9]{2})?\b"
+)
 _MAX_PHONE_CANDIDATES = 64
 
 _PARTICLES = frozenset(
@@ -350,6 +355,20 @@ class Redactor:
         """
         _check_text(text)
         names = _check_names(known_names)
+        # Replacing a span changes its neighbours' context ("...-06PED-1" holds no CPF, but
+        # "...-06[ORDER]" does), so the text is redacted again until nothing more is found:
+        # that makes redact(redact(x)) == redact(x). Spans are mapped back to the original.
+        done: list[_Placed] = []
+        current = text
+        for _ in range(_MAX_PASSES):
+            chosen = _choose(self._candidates(current, names))
+            if not chosen:
+                break
+            done = _merge(done, chosen, current)
+            current = _render(text, done)
+        return self._result(text, done)
+
+    def _candidates(self, text: str, names: list[_NameForm]) -> list[_Candidate]:
         candidates: list[_Candidate] = []
         blocked: list[tuple[int, int]] = []  # spans no phone may touch (documents, e-mails)
         for custom, compiled in self._custom:
@@ -379,7 +398,7 @@ class Redactor:
                 self._phones(text, candidates, blocked)
         if "name" in self._on and names:
             self._names(text, names, candidates)
-        return self._apply(text, candidates)
+        return candidates
 
     # -- detectors -------------------------------------------------------------------------
 
@@ -409,8 +428,13 @@ class Redactor:
 
     def _phones(self, text: str, out: list[_Candidate], blocked: list[tuple[int, int]]) -> None:
         regions = self.policy.phone_regions or ("BR",)
+        blocked = blocked + [m.span() for m in _DATE_TIME.finditer(text)]
+        # blocked spans are masked (same length) so a candidate never runs through them
+        masked = text
+        for start, end in blocked:
+            masked = masked[:start] + "\x00" * (end - start) + masked[end:]
         seen: list[tuple[int, int]] = []
-        for tried, candidate in enumerate(_PHONE_CANDIDATE.finditer(text)):
+        for tried, candidate in enumerate(_PHONE_CANDIDATE.finditer(masked)):
             if tried >= _MAX_PHONE_CANDIDATES:
                 break  # bounds the cost of a text made of numbers
             lo, hi = candidate.span()
@@ -473,48 +497,103 @@ class Redactor:
 
     # -- output ----------------------------------------------------------------------------
 
-    def _apply(self, text: str, candidates: list[_Candidate]) -> RedactionResult:
+    def _result(self, text: str, done: list[_Placed]) -> RedactionResult:
         keep = self.policy.keep_original
-        if not candidates:
-            return RedactionResult(text=text, original=text if keep else None)
-        chosen: list[_Candidate] = []
-        taken: list[tuple[int, int]] = []
-        for cand in sorted(
-            candidates, key=lambda c: (_PRIORITY[c.type], c.start, -(c.end - c.start), c.label)
-        ):
-            if not _overlaps(cand.start, cand.end, taken):
-                chosen.append(cand)
-                taken.append((cand.start, cand.end))
-        chosen.sort(key=lambda c: c.start)
-        pieces: list[str] = []
         detections: list[Detection] = []
         counts: dict[str, int] = {}
         label_counts: dict[str, int] = {}
-        pos = 0
-        for cand in chosen:
-            pieces.append(text[pos : cand.start])
-            pieces.append(cand.replacement)
-            pos = cand.end
+        for placed in done:
             detections.append(
                 Detection(
-                    type=cand.type,
-                    label=cand.label,
-                    start=cand.start,
-                    end=cand.end,
-                    replacement=cand.replacement,
-                    original=text[cand.start : cand.end] if keep else None,
+                    type=placed.type,
+                    label=placed.label,
+                    start=placed.start,
+                    end=placed.end,
+                    replacement=placed.replacement,
+                    original=text[placed.start : placed.end] if keep else None,
                 )
             )
-            counts[cand.type] = counts.get(cand.type, 0) + 1
-            label_counts[cand.label] = label_counts.get(cand.label, 0) + 1
-        pieces.append(text[pos:])
+            counts[placed.type] = counts.get(placed.type, 0) + 1
+            label_counts[placed.label] = label_counts.get(placed.label, 0) + 1
         return RedactionResult(
-            text="".join(pieces),
+            text=_render(text, done),
             detections=tuple(detections),
             counts=counts,
             label_counts=label_counts,
             original=text if keep else None,
         )
+
+
+_MAX_PASSES = 4
+
+
+@dataclass(frozen=True)
+class _Placed:
+    """A detection in the original text: ``[start, end)`` becomes ``replacement``."""
+
+    type: str
+    label: str
+    start: int
+    end: int
+    replacement: str
+
+
+def _choose(candidates: list[_Candidate]) -> list[_Candidate]:
+    """Non-overlapping candidates by priority, in text order."""
+    chosen: list[_Candidate] = []
+    taken: list[tuple[int, int]] = []
+    for cand in sorted(
+        candidates, key=lambda c: (_PRIORITY[c.type], c.start, -(c.end - c.start), c.label)
+    ):
+        if not _overlaps(cand.start, cand.end, taken):
+            chosen.append(cand)
+            taken.append((cand.start, cand.end))
+    chosen.sort(key=lambda c: c.start)
+    return chosen
+
+
+def _render(text: str, done: list[_Placed]) -> str:
+    pieces: list[str] = []
+    pos = 0
+    for placed in done:
+        pieces.append(text[pos : placed.start])
+        pieces.append(placed.replacement)
+        pos = placed.end
+    pieces.append(text[pos:])
+    return "".join(pieces)
+
+
+def _merge(done: list[_Placed], chosen: list[_Candidate], current: str) -> list[_Placed]:
+    """``done`` (original coordinates) plus ``chosen`` (found in ``current``, the text
+    ``done`` renders to); a new span that touches an earlier replacement absorbs it."""
+    # where each earlier detection sits in ``current``
+    located: list[tuple[_Placed, int, int]] = []
+    delta = 0
+    for placed in done:
+        cur = placed.start + delta
+        located.append((placed, cur, cur + len(placed.replacement)))
+        delta += len(placed.replacement) - (placed.end - placed.start)
+    kept = list(done)
+    added: list[_Placed] = []
+    for cand in chosen:
+        cur_lo, cur_hi = cand.start, cand.end
+        absorbed = [
+            (p, lo, hi)
+            for p, lo, hi in located
+            if lo < cur_hi and cur_lo < hi or (lo == hi and cur_lo <= lo < cur_hi)
+        ]
+        for p, lo, hi in absorbed:
+            cur_lo, cur_hi = min(cur_lo, lo), max(cur_hi, hi)
+            if p in kept:
+                kept.remove(p)
+        before = [(p, lo, hi) for p, lo, hi in located if hi <= cur_lo]
+        shift = sum(len(p.replacement) - (p.end - p.start) for p, _, _ in before)
+        inside = sum(len(p.replacement) - (p.end - p.start) for p, _, _ in absorbed)
+        start = cur_lo - shift
+        end = cur_hi - shift - inside
+        replacement = current[cur_lo : cand.start] + cand.replacement + current[cand.end : cur_hi]
+        added.append(_Placed(cand.type, cand.label, start, end, replacement))
+    return sorted(kept + added, key=lambda p: p.start)
 
 
 def _overlaps(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
