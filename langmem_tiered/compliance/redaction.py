@@ -360,15 +360,21 @@ class Redactor:
         # that makes redact(redact(x)) == redact(x). Spans are mapped back to the original.
         done: list[_Placed] = []
         current = text
+        cache: dict[tuple[str, str], list[tuple[int, int, str]]] = {}  # phones, across passes
         for _ in range(_MAX_PASSES):
-            chosen = _choose(self._candidates(current, names))
+            chosen = _choose(self._candidates(current, names, cache))
             if not chosen:
                 break
             done = _merge(done, chosen, current)
             current = _render(text, done)
         return self._result(text, done)
 
-    def _candidates(self, text: str, names: list[_NameForm]) -> list[_Candidate]:
+    def _candidates(
+        self,
+        text: str,
+        names: list[_NameForm],
+        cache: dict[tuple[str, str], list[tuple[int, int, str]]],
+    ) -> list[_Candidate]:
         candidates: list[_Candidate] = []
         blocked: list[tuple[int, int]] = []  # spans no phone may touch (documents, e-mails)
         for custom, compiled in self._custom:
@@ -395,7 +401,7 @@ class Redactor:
             if has_at:
                 blocked.extend((m.start(), m.end()) for m in _EMAIL.finditer(text))
             if "phone" in self._on:
-                self._phones(text, candidates, blocked)
+                self._phones(text, candidates, blocked, cache)
         if "name" in self._on and names:
             self._names(text, names, candidates)
         return candidates
@@ -426,38 +432,65 @@ class Redactor:
             if kind in self._on and check(value):
                 out.append(_Candidate(kind, kind, start, end, _mask_doc(value, kind)))
 
-    def _phones(self, text: str, out: list[_Candidate], blocked: list[tuple[int, int]]) -> None:
+    def _phones(
+        self,
+        text: str,
+        out: list[_Candidate],
+        blocked: list[tuple[int, int]],
+        cache: dict[tuple[str, str], list[tuple[int, int, str]]],
+    ) -> None:
         regions = self.policy.phone_regions or ("BR",)
         blocked = blocked + [m.span() for m in _DATE_TIME.finditer(text)]
         # blocked spans are masked (same length) so a candidate never runs through them
         masked = text
         for start, end in blocked:
             masked = masked[:start] + "\x00" * (end - start) + masked[end:]
-        seen: list[tuple[int, int]] = []
         for tried, candidate in enumerate(_PHONE_CANDIDATE.finditer(masked)):
             if tried >= _MAX_PHONE_CANDIDATES:
                 break  # bounds the cost of a text made of numbers
             lo, hi = candidate.span()
             chunk = candidate.group(0)
-            if len(_digits(chunk)) < 8:
-                continue
-            for region in regions:
-                for match in phonenumbers.PhoneNumberMatcher(
-                    chunk, region, leniency=phonenumbers.Leniency.VALID
-                ):
-                    start, end = lo + match.start, lo + match.end
-                    if _overlaps(start, end, blocked) or _overlaps(start, end, seen):
-                        continue
-                    if self._not_a_phone(text, start, match.raw_string):
-                        continue
-                    number = match.number
-                    national = phonenumbers.national_significant_number(number)
-                    if len(national) < 6:
-                        continue
-                    international = match.raw_string.lstrip("( ").startswith(("+", "00"))
-                    replacement = _mask_phone(national, international, number.country_code or 0)
-                    seen.append((start, end))
-                    out.append(_Candidate("phone", "phone", start, end, replacement))
+            digits = len(_digits(chunk))
+            if digits < 8 or (digits <= 15 and self._not_a_phone(text, lo, chunk)):
+                continue  # too short, or one number right after "pedido", "order"...
+            key = (chunk, text[max(0, lo - _PHONE_WINDOW) : lo])
+            found = cache.get(key)
+            if found is None:
+                found = cache[key] = self._phones_in(text, lo, hi, masked, regions)
+            for start, end, replacement in found:
+                out.append(_Candidate("phone", "phone", lo + start, lo + end, replacement))
+
+    def _phones_in(
+        self, text: str, lo: int, hi: int, masked: str, regions: tuple[str, ...]
+    ) -> list[tuple[int, int, str]]:
+        """The phones in ``text[lo:hi]``, as spans relative to ``lo`` and their masks."""
+        chunk = text[lo:hi]
+        seen: list[tuple[int, int]] = []
+        found: list[tuple[int, int, str]] = []
+        for i, region in enumerate(regions):
+            if i and _uncovered_digits(masked, lo, hi, [(lo + a, lo + b) for a, b in seen]) < 8:
+                break  # an earlier region took the whole chunk
+            for match in phonenumbers.PhoneNumberMatcher(
+                chunk, region, leniency=phonenumbers.Leniency.VALID
+            ):
+                if _overlaps(match.start, match.end, seen):
+                    continue
+                if self._not_a_phone(text, lo + match.start, match.raw_string):
+                    continue
+                number = match.number
+                national = phonenumbers.national_significant_number(number)
+                if len(national) < 6:
+                    continue
+                international = match.raw_string.lstrip("( ").startswith(("+", "00"))
+                seen.append((match.start, match.end))
+                found.append(
+                    (
+                        match.start,
+                        match.end,
+                        _mask_phone(national, international, number.country_code or 0),
+                    )
+                )
+        return found
 
     @staticmethod
     def _not_a_phone(text: str, start: int, raw: str) -> bool:
@@ -594,6 +627,13 @@ def _merge(done: list[_Placed], chosen: list[_Candidate], current: str) -> list[
         replacement = current[cur_lo : cand.start] + cand.replacement + current[cand.end : cur_hi]
         added.append(_Placed(cand.type, cand.label, start, end, replacement))
     return sorted(kept + added, key=lambda p: p.start)
+
+
+def _uncovered_digits(text: str, lo: int, hi: int, spans: list[tuple[int, int]]) -> int:
+    """How many digits of ``text[lo:hi]`` lie outside ``spans``."""
+    return sum(
+        1 for i in range(lo, hi) if "0" <= text[i] <= "9" and not any(s <= i < e for s, e in spans)
+    )
 
 
 def _overlaps(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
