@@ -18,6 +18,9 @@ from .compression import VERTICALS, ExtractiveSummarizer, Summarizer, render_sum
 from .context import BlockProvider, ContextBlock, ContextBundle, ContextRequest
 from .errors import (
     ConfigurationError,
+    DecryptionError,
+    EncryptionError,
+    EncryptionKeyError,
     InvalidIdError,
     InvalidInputError,
     InvalidMessageError,
@@ -27,6 +30,8 @@ from .errors import (
     MigrationError,
     ModelError,
     RecordNotFoundError,
+    RedactionError,
+    RedactionPolicyError,
     StoreError,
     StoreUnavailableError,
     SummarizationError,
@@ -69,6 +74,11 @@ from .tokens import (
 from .version import __version__
 
 __all__ = [
+    "DecryptionError",
+    "EncryptionError",
+    "EncryptionKeyError",
+    "RedactionError",
+    "RedactionPolicyError",
     "DEFAULT_CACHE_TTL_SECONDS",
     "AsyncContentCache",
     "CacheEntry",

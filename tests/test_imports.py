@@ -3,6 +3,11 @@
 import langmem_tiered
 
 EXPECTED = {
+    "DecryptionError",
+    "EncryptionError",
+    "EncryptionKeyError",
+    "RedactionError",
+    "RedactionPolicyError",
     "AsyncRecallProvider",
     "DEFAULT_CACHE_TTL_SECONDS",
     "AsyncContentCache",
