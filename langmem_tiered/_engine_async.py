@@ -36,6 +36,7 @@ from typing import Any
 from ._acompat import ASYNC, ALock, to_thread
 from .cache._content_async import AsyncContentCache
 from .cache.entries import DEFAULT_CACHE_TTL_SECONDS
+from .compliance.redaction import PolicySet, RedactionPolicy
 from .compression.extractive import ExtractiveSummarizer
 from .compression.policy import plan_fold
 from .compression.prompts import VERTICALS
@@ -168,6 +169,10 @@ class AsyncTieredMemory:
         recall_rrf_k: Reciprocal-rank-fusion constant of the hybrid search (small values
             favour items ranked high by either side; 10 measured best on LoCoMo).
         recall_candidates: Candidates taken from each ranking before fusion.
+        redaction: A :class:`~langmem_tiered.compliance.RedactionPolicy` (every tenant) or a
+            :class:`~langmem_tiered.compliance.PolicySet` (per tenant): where the policy says
+            ``storage`` or ``both``, PII in message text is redacted before it is written
+            (counted in :attr:`pii_counts`); the original is not kept.
     """
 
     def __init__(
@@ -211,6 +216,7 @@ class AsyncTieredMemory:
         recall_in_context: bool = True,
         recall_rrf_k: float = 10.0,
         recall_candidates: int = 100,
+        redaction: PolicySet | RedactionPolicy | None = None,
     ) -> None:
         if postgres_url is not None and path is not None:
             raise ConfigurationError("give postgres_url or path (embedded server), not both")
@@ -294,6 +300,13 @@ class AsyncTieredMemory:
         self.recall_candidates = recall_candidates
         if recall_in_context:
             self._providers.append(AsyncRecallProvider())
+        if isinstance(redaction, RedactionPolicy):
+            redaction = PolicySet(default=redaction)
+        if redaction is not None and not isinstance(redaction, PolicySet):
+            raise ConfigurationError("redaction is a RedactionPolicy or a PolicySet")
+        self._redaction: PolicySet | None = redaction
+        self.pii_counts: dict[str, int] = {}
+        """PII detections redacted before storage, per type, since this object was created."""
         self._fingerprint = json.dumps(
             [type(self._tokenizer).__qualname__, self._tokenizer.name], ensure_ascii=False
         )
@@ -685,8 +698,38 @@ class AsyncTieredMemory:
 
     # -- operations behind the session handle ------------------------------------------------
 
-    def _prepare(self, items: Sequence[Message | Mapping[str, Any]]) -> list[Message]:
-        """Validate and token-count a batch. No I/O."""
+    def _redact_for_storage(self, tenant: str, message: Message) -> Message:
+        """The message with PII redacted from its text by the tenant's policy ("storage")."""
+        policies = self._redaction
+        if policies is None or not policies.policy_for(tenant).applies("storage"):
+            return message
+        found: dict[str, int] = {}
+
+        def clean(text: str) -> str:
+            result = policies.redact(tenant, "storage", text)
+            for kind, n in result.counts.items():
+                found[kind] = found.get(kind, 0) + n
+            return result.text
+
+        content = message.content
+        if isinstance(content, str):
+            new: Any = clean(content)
+        else:
+            new = [
+                {**part, "text": clean(part["text"])} if isinstance(part.get("text"), str) else part
+                for part in content
+            ]
+        if not found:
+            return message
+        with self._bg_lock:
+            for kind, n in found.items():
+                self.pii_counts[kind] = self.pii_counts.get(kind, 0) + n
+        return message.model_copy(update={"content": new, "token_count": None})
+
+    def _prepare(
+        self, items: Sequence[Message | Mapping[str, Any]], tenant: str = ""
+    ) -> list[Message]:
+        """Validate, redact (by the tenant's policy) and token-count a batch. No I/O."""
         if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Sequence):
             raise InvalidMessageError("add_messages takes a list of messages")
         messages: list[Message] = []
@@ -697,6 +740,7 @@ class AsyncTieredMemory:
                 raise InvalidMessageError(f"message id {message.id!r} appears twice in one batch")
             seen.add(message.id)
             check_message_for_write(message, self.max_message_bytes)
+            message = self._redact_for_storage(tenant, message)
             if message.token_count is None:
                 message = message.model_copy(update={"token_count": self._count_tokens(message)})
             messages.append(message)
@@ -708,7 +752,7 @@ class AsyncTieredMemory:
     async def _append(
         self, key: SessionKey, items: Sequence[Message | Mapping[str, Any]]
     ) -> list[Message]:
-        messages = self._prepare(items)
+        messages = self._prepare(items, key.tenant)
         store = await self._ready()
         if not messages:
             return []

@@ -27,7 +27,7 @@ from langmem_tiered.compression.extractive import split_sentences
 from langmem_tiered.compression.prompts import VERTICAL_GUIDES, render_transcript
 from langmem_tiered.errors import ConfigurationError, InvalidInputError
 from langmem_tiered.models import Message, ToolCall
-from langmem_tiered.tokens import default_tokenizer
+from langmem_tiered.tokens import EstimatingTokenizer, default_tokenizer
 
 T0 = datetime(2026, 1, 12, 13, 0, tzinfo=timezone.utc)
 COUNT = default_tokenizer().count
@@ -230,7 +230,11 @@ def test_incremental_merge_keeps_an_early_allergy_across_small_talk() -> None:
 
 
 def test_incremental_merge_lets_new_facts_in() -> None:
-    summarizer = ExtractiveSummarizer()
+    # Pinned to the offline estimate: the default tokenizer becomes o200k when a package that
+    # ships its file (llama-index-core) is installed, and at 60 o200k tokens the booking line
+    # does not fit beside the kept small talk (it does from 70); see the closing note.
+    estimate = EstimatingTokenizer().count
+    summarizer = ExtractiveSummarizer(count=estimate)
     summary = summarizer.summarize(
         "", conversation(SMALL_TALK[:6] + SMALL_TALK[8:9]), "medical", max_tokens=60
     )
@@ -245,7 +249,7 @@ def test_incremental_merge_lets_new_facts_in() -> None:
     )
     summary = summarizer.summarize(summary, booking, "medical", max_tokens=60)
     assert "22/01/2026" in summary and "10:30" in summary, summary
-    assert COUNT(summary) <= 60
+    assert estimate(summary) <= 60
 
 
 def test_previous_summary_from_an_llm_is_merged_too() -> None:
