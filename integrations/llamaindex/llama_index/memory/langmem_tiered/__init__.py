@@ -1,0 +1,17 @@
+"""LlamaIndex integration of langmem-tiered (``llama-index-memory-langmem-tiered``)."""
+
+from ._clients import aclose_clients, close_clients, register_profile
+from ._convert import RESERVED_METADATA_KEY, from_core, to_core
+from .memory import TieredMemory
+from .version import __version__
+
+__all__ = [
+    "RESERVED_METADATA_KEY",
+    "TieredMemory",
+    "__version__",
+    "aclose_clients",
+    "close_clients",
+    "from_core",
+    "register_profile",
+    "to_core",
+]
