@@ -25,7 +25,9 @@ TOOL_TURN = [
     ChatMessage(role="user", content="what is 2+3?"),
     ChatMessage(
         role="assistant",
-        blocks=[ToolCallBlock(tool_call_id="call_1", tool_name="add", tool_kwargs={"a": 2, "b": 3})],
+        blocks=[
+            ToolCallBlock(tool_call_id="call_1", tool_name="add", tool_kwargs={"a": 2, "b": 3})
+        ],
         additional_kwargs={"provider": {"finish": "tool_calls"}},
     ),
     ChatMessage(
@@ -141,7 +143,9 @@ def test_concurrent_sync_puts_from_threads(make_memory: Any) -> None:
         t.start()
     for t in threads:
         t.join()
-    assert sorted(texts(memory.get_all())) == sorted(f"{k}-{i}" for k in range(4) for i in range(10))
+    assert sorted(texts(memory.get_all())) == sorted(
+        f"{k}-{i}" for k in range(4) for i in range(10)
+    )
 
 
 async def test_concurrent_aput_loses_nothing(make_memory: Any, aclients: None) -> None:

@@ -2,10 +2,13 @@
 
 from ._clients import aclose_clients, close_clients, register_profile
 from ._convert import RESERVED_METADATA_KEY, from_core, to_core
+from .chat_store import ARCHIVED_STATE_SLOT, TieredChatStore
 from .memory import TieredMemory
 from .version import __version__
 
 __all__ = [
+    "ARCHIVED_STATE_SLOT",
+    "TieredChatStore",
     "RESERVED_METADATA_KEY",
     "TieredMemory",
     "__version__",

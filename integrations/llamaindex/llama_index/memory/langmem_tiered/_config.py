@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from langmem_tiered import (
     AsyncTieredMemory,
     ConfigurationError,
@@ -11,7 +13,6 @@ from langmem_tiered import (
     SessionKey,
     TieredMemory,
 )
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ._clients import async_client, sync_client
 

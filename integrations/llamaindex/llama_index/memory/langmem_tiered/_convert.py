@@ -19,13 +19,14 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from langmem_tiered import InvalidMessageError, Message, ToolCall
 from llama_index.core.base.llms.types import (
     ChatMessage,
     MessageRole,
     TextBlock,
     ToolCallBlock,
 )
+
+from langmem_tiered import InvalidMessageError, Message, ToolCall
 
 __all__ = ["RESERVED_METADATA_KEY", "from_core", "from_core_many", "to_core", "to_core_many"]
 
@@ -72,7 +73,9 @@ def to_core(message: ChatMessage, metadata: Mapping[str, Any] | None = None) -> 
             are not JSON are rejected when the message is written).
     """
     if not isinstance(message, ChatMessage):
-        raise InvalidMessageError(f"expected a LlamaIndex ChatMessage, not {type(message).__name__}")
+        raise InvalidMessageError(
+            f"expected a LlamaIndex ChatMessage, not {type(message).__name__}"
+        )
     role = MessageRole(message.role)
     core_role = _CORE_ROLE[role]
     text = _text(message)
@@ -82,10 +85,15 @@ def to_core(message: ChatMessage, metadata: Mapping[str, Any] | None = None) -> 
         raise InvalidMessageError(f"the message cannot be serialized to JSON: {exc}") from exc
     reserved: dict[str, Any] = {"v": _FORMAT, "role": role.value}
     blocks = dumped.get("blocks") or []
-    if not (len(blocks) == 1 and blocks[0].get("block_type") == "text" and blocks[0] == {
-        "block_type": "text",
-        "text": text,
-    }):
+    if not (
+        len(blocks) == 1
+        and blocks[0].get("block_type") == "text"
+        and blocks[0]
+        == {
+            "block_type": "text",
+            "text": text,
+        }
+    ):
         reserved["blocks"] = blocks
     extra = dumped.get("additional_kwargs") or {}
     if extra:

@@ -6,10 +6,11 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from langmem_tiered import AsyncSession, InvalidInputError, Session
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.memory.types import BaseMemory
 from pydantic import Field
+
+from langmem_tiered import AsyncSession, InvalidInputError, Session
 
 from ._config import TieredConfig
 from ._convert import from_core_many, to_core, to_core_many
@@ -76,7 +77,7 @@ class TieredMemory(TieredConfig, BaseMemory):
         self._check_ids(self.session)
 
     @classmethod
-    def from_defaults(  # type: ignore[override]
+    def from_defaults(
         cls,
         chat_history: list[ChatMessage] | None = None,
         token_limit: int | None = None,
