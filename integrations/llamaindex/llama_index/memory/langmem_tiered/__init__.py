@@ -2,11 +2,15 @@
 
 from ._clients import aclose_clients, close_clients, register_profile
 from ._convert import RESERVED_METADATA_KEY, from_core, to_core
+from .blocks import RecallMemoryBlock, SummaryMemoryBlock, TemporalFactsMemoryBlock
 from .chat_store import ARCHIVED_STATE_SLOT, TieredChatStore
 from .memory import TieredMemory
 from .version import __version__
 
 __all__ = [
+    "RecallMemoryBlock",
+    "SummaryMemoryBlock",
+    "TemporalFactsMemoryBlock",
     "ARCHIVED_STATE_SLOT",
     "TieredChatStore",
     "RESERVED_METADATA_KEY",
