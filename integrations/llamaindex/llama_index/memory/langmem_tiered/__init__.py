@@ -2,12 +2,18 @@
 
 from ._clients import aclose_clients, close_clients, register_profile
 from ._convert import RESERVED_METADATA_KEY, from_core, to_core
+from .adapters import LlamaIndexTokenizer, llama_index_embedder
 from .blocks import RecallMemoryBlock, SummaryMemoryBlock, TemporalFactsMemoryBlock
 from .chat_store import ARCHIVED_STATE_SLOT, TieredChatStore
 from .memory import TieredMemory
+from .retrievers import TieredFactsRetriever, TieredRecallRetriever
 from .version import __version__
 
 __all__ = [
+    "LlamaIndexTokenizer",
+    "llama_index_embedder",
+    "TieredFactsRetriever",
+    "TieredRecallRetriever",
     "RecallMemoryBlock",
     "SummaryMemoryBlock",
     "TemporalFactsMemoryBlock",
