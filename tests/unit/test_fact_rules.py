@@ -21,7 +21,6 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from langmem_tiered.compliance._scoring import Score
 from langmem_tiered.errors import ConfigurationError, InvalidInputError
 from langmem_tiered.facts import (
     DEFAULT_MULTI_VALUED_KEYS,
@@ -87,21 +87,6 @@ def _values(text: str, key: str, **kwargs: Any) -> list[Any]:
 # --- the labelled set ----------------------------------------------------------------------------
 
 
-@dataclass
-class _Score:
-    tp: int = 0
-    fp: int = 0
-    fn: int = 0
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
-
-
 def _load() -> list[dict[str, Any]]:
     with LABELLED.open(encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
@@ -121,9 +106,9 @@ def _predict(row: dict[str, Any], extractor: RuleBasedExtractor) -> set[tuple[st
     }
 
 
-def _evaluate() -> tuple[dict[str, _Score], list[str]]:
+def _evaluate() -> tuple[dict[str, Score], list[str]]:
     extractor = RuleBasedExtractor()
-    scores: dict[str, _Score] = defaultdict(_Score)
+    scores: dict[str, Score] = defaultdict(Score)
     misses: list[str] = []
     for row in _load():
         expected = {
