@@ -96,12 +96,14 @@ class ContentCache:
         tier = self._memory.hot_tier
         return tier if tier.authoritative else None
 
-    def _tokens(self, value: Any, tokens: int | None) -> int:
+    def _tokens(self, value: Any, value_json: str, tokens: int | None) -> int:
+        """What a hit saves: ``tokens`` if given, else the value's (a string's own text, other
+        values their JSON)."""
         if tokens is not None:
             if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 0:
                 raise InvalidInputError("tokens must be a non-negative int")
             return tokens
-        text = value if isinstance(value, str) else _value_json(value)
+        text = value if isinstance(value, str) else value_json
         return int(self._memory.tokenizer.count(text))
 
     def lookup_many(self, keys: Sequence[Any]) -> list[CacheEntry | None]:
@@ -180,7 +182,7 @@ class ContentCache:
         digest = cache_digest(key)
         ttl = self.ttl_seconds if ttl_seconds == _DEFAULT_TTL else self._check_ttl(ttl_seconds)
         text = _value_json(value)
-        count = self._tokens(value, tokens)
+        count = self._tokens(value, text, tokens)
         key_text = key if isinstance(key, str) else None
         if key_text is not None and "\x00" in key_text:
             raise InvalidInputError("a cache key must not hold a NUL character")
