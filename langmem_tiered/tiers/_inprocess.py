@@ -171,6 +171,10 @@ class InProcessTier:
                 entry.state = None
                 entry.contexts.clear()
 
+    def drop(self, key: SessionKey) -> int:
+        with self._lock:
+            return 1 if self._entries.pop(key, None) is not None else 0
+
     def get_context(self, key: SessionKey, stamp: str) -> bytes | None:
         with self._lock:
             entry = self._touch(key, create=False)

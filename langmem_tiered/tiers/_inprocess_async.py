@@ -174,6 +174,10 @@ class AsyncInProcessTier:
                 entry.state = None
                 entry.contexts.clear()
 
+    async def drop(self, key: SessionKey) -> int:
+        with self._lock:
+            return 1 if self._entries.pop(key, None) is not None else 0
+
     async def get_context(self, key: SessionKey, stamp: str) -> bytes | None:
         with self._lock:
             entry = self._touch(key, create=False)

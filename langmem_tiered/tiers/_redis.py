@@ -269,6 +269,12 @@ class RedisTier:
     def invalidate(self, key: SessionKey) -> None:
         self._call(self._invalidate, [*self.keys_for(key), self.context_key_for(key)], [])
 
+    def drop(self, key: SessionKey) -> int:
+        try:
+            return int(self._client.delete(*self.keys_for(key), self.context_key_for(key)))
+        except (RedisError, OSError) as exc:
+            raise TierUnavailableError(f"Redis hot tier failed: {exc}") from exc
+
     def context_key_for(self, key: SessionKey) -> str:
         """The Redis hash holding the session's composed contexts."""
         return f"{self.prefix}:{{{key.tag}}}:c"

@@ -49,6 +49,11 @@ class HotTier(Protocol):
         """Tombstone the session: drop window, state and contexts; keep the guards."""
         ...
 
+    def drop(self, key: SessionKey) -> int:
+        """Delete every key of the session, guards included (erasure, retention); returns how
+        many keys existed. Only for a session whose Postgres rows are gone."""
+        ...
+
     def get_context(self, key: SessionKey, stamp: str) -> bytes | None:
         """A composed context cached under ``stamp`` (which encodes every version it used)."""
         ...
