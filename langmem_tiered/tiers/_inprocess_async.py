@@ -14,6 +14,7 @@ from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from ..errors import ConfigurationError
 from ..models import Message, SessionKey
@@ -177,6 +178,36 @@ class AsyncInProcessTier:
     async def drop(self, key: SessionKey) -> int:
         with self._lock:
             return 1 if self._entries.pop(key, None) is not None else 0
+
+    async def user_keys(self, tenant: str, user: str | None = None) -> list[str]:
+        with self._lock:
+            names = [
+                f"session:{key.tag}"
+                for key in self._entries
+                if key.tenant == tenant and (user is None or key.user == user)
+            ]
+            if user is None:
+                names += [
+                    f"cc:{quote(t, safe='')}:{quote(ns, safe='')}:{digest}"
+                    for t, ns, digest in self._cached
+                    if t == tenant
+                ]
+        return sorted(names)
+
+    async def delete_keys(self, keys: Sequence[str]) -> int:
+        wanted = set(keys)
+        with self._lock:
+            sessions = [k for k in self._entries if f"session:{k.tag}" in wanted]
+            cached = [
+                k
+                for k in self._cached
+                if f"cc:{quote(k[0], safe='')}:{quote(k[1], safe='')}:{k[2]}" in wanted
+            ]
+            for key in sessions:
+                del self._entries[key]
+            for ckey in cached:
+                del self._cached[ckey]
+        return len(sessions) + len(cached)
 
     async def get_context(self, key: SessionKey, stamp: str) -> bytes | None:
         with self._lock:

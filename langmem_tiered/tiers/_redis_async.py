@@ -290,6 +290,31 @@ class AsyncRedisTier:
         except (RedisError, OSError) as exc:
             raise TierUnavailableError(f"Redis hot tier failed: {exc}") from exc
 
+    async def user_keys(self, tenant: str, user: str | None = None) -> list[str]:
+        # quote(safe="") leaves only [A-Za-z0-9_.~-]: no glob metacharacter reaches MATCH, and
+        # the ':' after the encoded id stops "t" from matching "t2" or "t%3Ax"
+        scope = quote(tenant, safe="") + ("" if user is None else ":" + quote(user, safe=""))
+        patterns = [f"{self.prefix}:{{{scope}:*"]
+        if user is None:
+            patterns.append(f"{self.prefix}:cc:{{{scope}:*")
+        found: list[str] = []
+        try:
+            for pattern in patterns:
+                async for name in self._client.scan_iter(match=pattern, count=1000):
+                    found.append(name.decode() if isinstance(name, bytes) else str(name))
+        except (RedisError, OSError) as exc:
+            raise TierUnavailableError(f"Redis hot tier failed: {exc}") from exc
+        return sorted(set(found))
+
+    async def delete_keys(self, keys: Sequence[str]) -> int:
+        deleted = 0
+        try:
+            for key in keys:  # one by one: on a cluster the keys live in different slots
+                deleted += int(await self._client.delete(key))
+        except (RedisError, OSError) as exc:
+            raise TierUnavailableError(f"Redis hot tier failed: {exc}") from exc
+        return deleted
+
     def context_key_for(self, key: SessionKey) -> str:
         """The Redis hash holding the session's composed contexts."""
         return f"{self.prefix}:{{{key.tag}}}:c"

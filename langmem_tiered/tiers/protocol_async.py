@@ -55,6 +55,15 @@ class AsyncHotTier(Protocol):
         many keys existed. Only for a session whose Postgres rows are gone."""
         ...
 
+    async def user_keys(self, tenant: str, user: str | None = None) -> list[str]:
+        """Names of every key this tier holds for the tenant (or one of its users): the
+        erasure's proof. With ``user=None`` the tenant's content-cache keys are included."""
+        ...
+
+    async def delete_keys(self, keys: Sequence[str]) -> int:
+        """Delete keys named by :meth:`user_keys`; returns how many existed."""
+        ...
+
     async def get_context(self, key: SessionKey, stamp: str) -> bytes | None:
         """A composed context cached under ``stamp`` (which encodes every version it used)."""
         ...
