@@ -7,6 +7,7 @@ implementation (the sync code is generated from the async code).
 
 from ._engine import Session, TieredMemory, UserHandle
 from ._engine_async import AsyncSession, AsyncTieredMemory, AsyncUserHandle
+from .admin import SessionInfo, SessionView, TenantInfo, UserInfo
 from .cache import (
     DEFAULT_CACHE_TTL_SECONDS,
     AsyncContentCache,
@@ -22,6 +23,7 @@ from .errors import (
     EncryptionError,
     EncryptionKeyError,
     InvalidIdError,
+    InvalidImportError,
     InvalidInputError,
     InvalidMessageError,
     LangmemError,
@@ -122,7 +124,12 @@ __all__ = [
     "HotTier",
     "InProcessTier",
     "InvalidIdError",
+    "InvalidImportError",
     "InvalidInputError",
+    "SessionInfo",
+    "SessionView",
+    "TenantInfo",
+    "UserInfo",
     "InvalidMessageError",
     "LangmemError",
     "MemoryClosedError",

@@ -9,6 +9,7 @@ the standard exceptions keeps working::
     ├── ConfigurationError (ValueError)        bad settings, URLs, limits
     ├── InvalidInputError (ValueError)         bad data handed to a public method
     │   ├── InvalidIdError                     bad tenant, user, session or message id
+    │   ├── InvalidImportError                 a bad line in (or a conflict of) a JSONL import
     │   └── InvalidMessageError                unknown role, bad content, NUL bytes, duplicate ids
     │       └── MessageTooLargeError           over ``max_message_bytes``
     ├── StoreError                             the durable Postgres store
@@ -33,12 +34,15 @@ means the store is unchanged.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "ConfigurationError",
     "DecryptionError",
     "EncryptionError",
     "EncryptionKeyError",
     "InvalidIdError",
+    "InvalidImportError",
     "InvalidInputError",
     "InvalidMessageError",
     "LangmemError",
@@ -71,6 +75,22 @@ class InvalidInputError(LangmemError, ValueError):
 
 class InvalidIdError(InvalidInputError):
     """A tenant, user, session or message id is empty, too long, or holds forbidden characters."""
+
+
+class InvalidImportError(InvalidInputError):
+    """A JSONL import holds a malformed line, or a record that conflicts with stored data;
+    nothing was imported. ``line`` is the 1-based line number, when one line is at fault."""
+
+    def __init__(self, message: str, *, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_import_error, (str(self), self.line))
+
+
+def _rebuild_import_error(message: str, line: int | None) -> InvalidImportError:
+    return InvalidImportError(message, line=line)
 
 
 class InvalidMessageError(InvalidInputError):
@@ -144,6 +164,7 @@ for _cls in (
     ConfigurationError,
     InvalidInputError,
     InvalidIdError,
+    InvalidImportError,
     InvalidMessageError,
     MessageTooLargeError,
     StoreError,

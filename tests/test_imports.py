@@ -73,6 +73,11 @@ EXPECTED = {
     "FactOperation",
     "RuleBasedExtractor",
     "UserHandle",
+    "InvalidImportError",
+    "SessionInfo",
+    "SessionView",
+    "TenantInfo",
+    "UserInfo",
 }
 
 

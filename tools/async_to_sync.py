@@ -42,6 +42,7 @@ RENAMES: dict[str, str] = {
     "AsyncFactsProvider": "FactsProvider",
     "AsyncRecallProvider": "RecallProvider",
     "AsyncContentCache": "ContentCache",
+    "AsyncAdmin": "Admin",
     "AsyncPostgresStore": "PostgresStore",
     "AsyncRedisTier": "RedisTier",
     "AsyncInProcessTier": "InProcessTier",
