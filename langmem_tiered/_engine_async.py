@@ -662,6 +662,105 @@ class AsyncTieredMemory:
             "other_models": list(self._stale_models),
         }
 
+    # -- data management: listings, show, delete, JSONL export/import (admin/) ---------------
+    # Imported in the class body so that this block stands alone (the names are also class
+    # attributes); the work is done by langmem_tiered.admin.
+
+    from .admin._admin_async import AsyncAdmin
+    from .admin.models import SessionInfo, SessionView, TenantInfo, UserInfo
+
+    def _admin(self) -> AsyncAdmin:
+        from .admin._admin_async import AsyncAdmin
+
+        return AsyncAdmin(self)
+
+    async def list_tenants(self) -> list[TenantInfo]:
+        """Every tenant with data, with its users, sessions, messages, facts, memories and live
+        content-cache entries counted."""
+        return await self._admin().list_tenants()
+
+    async def list_users(
+        self, tenant: str, *, limit: int = 1000, after: str | None = None
+    ) -> list[UserInfo]:
+        """The users of a tenant (with a session, a fact or a memory) in id order, ``limit``
+        at a time after the user id ``after``; with their sessions, messages and facts."""
+        return await self._admin().list_users(tenant, limit=limit, after=after)
+
+    async def list_sessions(
+        self,
+        tenant: str,
+        user: str | None = None,
+        *,
+        limit: int = 100,
+        after: tuple[str, str] | None = None,
+    ) -> list[SessionInfo]:
+        """Sessions of a tenant (or of one user) in ``(user, session)`` order, ``limit`` at a
+        time: pass the last row's ``cursor`` as ``after`` for the next page (keyset pages)."""
+        return await self._admin().list_sessions(tenant, user, limit=limit, after=after)
+
+    async def show_session(
+        self, tenant: str, user: str, session: str, *, limit: int | None = None
+    ) -> SessionView:
+        """One session: its figures, messages (the last ``limit`` seqs, or all), state and
+        latest summary, and its user's current facts.
+
+        Raises:
+            RecordNotFoundError: there is no such session.
+        """
+        return await self._admin().show_session(tenant, user, session, limit=limit)
+
+    async def delete_session(self, tenant: str, user: str, session: str) -> dict[str, int]:
+        """Delete a session whole: its row, messages, summaries, handovers and recall items in
+        Postgres, and every key of it in the hot tier (the user's facts stay). A new message
+        then starts the session again at seq 1. Returns what was deleted (``sessions`` is 0
+        when there was no such session)."""
+        return await self._admin().delete_session(tenant, user, session)
+
+    async def export_jsonl(
+        self,
+        target: Any,
+        *,
+        tenant: str,
+        user: str | None = None,
+        session: str | None = None,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> dict[str, int]:
+        """Export a tenant, a user or one session to JSON Lines (a path, ``.gz`` compressed,
+        or a binary file object), from one consistent snapshot, in keyset pages.
+
+        Args:
+            target: Path or binary file object to write.
+            tenant: The tenant exported.
+            user: Only this user.
+            session: Only this session (of ``user``).
+            progress: Called as ``progress(stage, done, total)``.
+
+        Returns:
+            Records written per stage (``sessions``, ``messages``, ``summaries``, ``facts``,
+            ``memories``, ``cache``).
+        """
+        return await self._admin().export_jsonl(
+            target, tenant=tenant, user=user, session=session, progress=progress
+        )
+
+    async def import_jsonl(
+        self, source: Any, *, progress: Callable[[str, int, int], None] | None = None
+    ) -> dict[str, int]:
+        """Import a file written by :meth:`export_jsonl` (path, ``.gz`` or binary file object).
+
+        Every line is validated before anything is written, and everything is written in one
+        transaction; stored rows are kept as they are, so importing twice changes nothing.
+        Recall items of messages, summaries and facts are rebuilt by :meth:`backfill`.
+
+        Returns:
+            Records inserted per stage, and ``skipped`` (already stored).
+
+        Raises:
+            InvalidImportError: a bad line, or a record contradicting stored data; the store is
+                unchanged.
+        """
+        return await self._admin().import_jsonl(source, progress=progress)
+
     # -- hot-tier guard -----------------------------------------------------------------------
 
     async def _hot(self, key: SessionKey, op: str, *args: Any, writing: bool) -> Any:
