@@ -216,9 +216,7 @@ class TieredMemory:
         redaction: PolicySet | RedactionPolicy | None = None,
     ) -> None:
         if postgres_url is not None and path is not None:
-            raise ConfigurationError(
-                "give postgres_url or path (embedded server), not both"
-            )
+            raise ConfigurationError("give postgres_url or path (embedded server), not both")
         if max_message_bytes < 1024:
             raise ConfigurationError("max_message_bytes must be at least 1024")
         self.max_message_bytes = max_message_bytes
@@ -235,15 +233,11 @@ class TieredMemory:
                     ttl_seconds=hot_ttl_seconds,
                 )
             else:
-                hot_tier = InProcessTier(
-                    window_size=window_size, ttl_seconds=hot_ttl_seconds
-                )
+                hot_tier = InProcessTier(window_size=window_size, ttl_seconds=hot_ttl_seconds)
         self._tier: HotTier = hot_tier
         self._tokenizer = tokenizer or default_tokenizer()
         if vertical not in VERTICALS:
-            raise ConfigurationError(
-                f"vertical must be one of {VERTICALS}, got {vertical!r}"
-            )
+            raise ConfigurationError(f"vertical must be one of {VERTICALS}, got {vertical!r}")
         if buffer_tokens < 0 or min_fold_tokens < 0 or summary_tokens < 16:
             raise ConfigurationError(
                 "need buffer_tokens >= 0, min_fold_tokens >= 0, summary_tokens >= 16"
@@ -274,9 +268,7 @@ class TieredMemory:
         ttl = dict(DEFAULT_CONTEXT_CACHE_TTL)
         ttl.update(context_cache_ttl or {})
         if set(ttl) != set(DEFAULT_CONTEXT_CACHE_TTL) or min(ttl.values()) <= 0:
-            raise ConfigurationError(
-                "context_cache_ttl takes positive active/idle/archived"
-            )
+            raise ConfigurationError("context_cache_ttl takes positive active/idle/archived")
         self._context_cache = context_cache
         self._context_ttl = ttl
         self._meter = TokenMeter(daily_token_limit, economy)
@@ -299,9 +291,7 @@ class TieredMemory:
             raise ConfigurationError("recall_span must be an int in 1..16")
         self.recall_span = recall_span
         if not 0 <= recall_rrf_k <= 10000 or not 1 <= recall_candidates <= 10000:
-            raise ConfigurationError(
-                "need 0 <= recall_rrf_k <= 10000, 1 <= recall_candidates"
-            )
+            raise ConfigurationError("need 0 <= recall_rrf_k <= 10000, 1 <= recall_candidates")
         self.recall_rrf_k = float(recall_rrf_k)
         self.recall_candidates = recall_candidates
         if recall_in_context:
@@ -314,8 +304,7 @@ class TieredMemory:
         self.pii_counts: dict[str, int] = {}
         "PII detections redacted before storage, per type, since this object was created."
         self._fingerprint = json.dumps(
-            [type(self._tokenizer).__qualname__, self._tokenizer.name],
-            ensure_ascii=False,
+            [type(self._tokenizer).__qualname__, self._tokenizer.name], ensure_ascii=False
         )
         self._store: PostgresStore | None = None
         self._open_lock = Lock()
@@ -352,9 +341,7 @@ class TieredMemory:
         )
 
     @classmethod
-    def local(
-        cls, path: str | PathLike[str] | None = None, **options: Any
-    ) -> TieredMemory:
+    def local(cls, path: str | PathLike[str] | None = None, **options: Any) -> TieredMemory:
         """Open the embedded default: private Postgres + pgvector in ``path``, in-process hot tier.
 
         Data persists in ``path`` across runs; the server stops when the last process using
@@ -386,9 +373,7 @@ class TieredMemory:
             if url is None:
                 assert self.path is not None
                 url = call_sync(start_embedded, self.path)
-            store = PostgresStore(
-                url, schema=self._schema, max_size=self._pool_max_size
-            )
+            store = PostgresStore(url, schema=self._schema, max_size=self._pool_max_size)
             store.open()
             self._store = store
 
@@ -507,9 +492,7 @@ class TieredMemory:
         """Delete expired content-cache entries from Postgres (of one tenant, or all); the hot
         tier expires its own. Returns how many were deleted."""
         store = self._ready()
-        return store.cache_expire(
-            None if tenant is None else check_id("tenant", tenant)
-        )
+        return store.cache_expire(None if tenant is None else check_id("tenant", tenant))
 
     def stats(self) -> dict[str, Any]:
         """Counters since this object was created, and the hot tier in use."""
@@ -518,9 +501,7 @@ class TieredMemory:
         out["dirty_sessions"] = len(self._dirty)
         out["background_pending"] = len(self._background)
         out["usage"] = self._meter.snapshot()
-        out["economy_tenants"] = sorted(
-            (t for t, u in out["usage"].items() if u["economy"])
-        )
+        out["economy_tenants"] = sorted((t for t, u in out["usage"].items() if u["economy"]))
         return out
 
     def subscribe(self, callback: Callable[[UsageEvent], None]) -> Callable[[], None]:
@@ -627,11 +608,7 @@ class TieredMemory:
         }
 
     def backfill(
-        self,
-        *,
-        tenant: str | None = None,
-        reembed: bool = True,
-        progress: Progress | None = None,
+        self, *, tenant: str | None = None, reembed: bool = True, progress: Progress | None = None
     ) -> dict[str, int]:
         """Index for recall whatever is not indexed yet (sessions written while recall was off,
         summaries, facts), then embed every item lacking a vector of the current embedder
@@ -663,9 +640,7 @@ class TieredMemory:
             "vectors": vectors,
             "items": sum(by_model.values()),
             "by_model": by_model,
-            "stale": sum((n for m, n in by_model.items() if m != current))
-            if current
-            else 0,
+            "stale": sum((n for m, n in by_model.items() if m != current)) if current else 0,
             "other_models": list(self._stale_models),
         }
 
@@ -814,9 +789,7 @@ class TieredMemory:
             new: Any = clean(content)
         else:
             new = [
-                {**part, "text": clean(part["text"])}
-                if isinstance(part.get("text"), str)
-                else part
+                {**part, "text": clean(part["text"])} if isinstance(part.get("text"), str) else part
                 for part in content
             ]
         if not found:
@@ -837,16 +810,12 @@ class TieredMemory:
         for item in items:
             message = coerce_message(item)
             if message.id in seen:
-                raise InvalidMessageError(
-                    f"message id {message.id!r} appears twice in one batch"
-                )
+                raise InvalidMessageError(f"message id {message.id!r} appears twice in one batch")
             seen.add(message.id)
             check_message_for_write(message, self.max_message_bytes)
             message = self._redact_for_storage(tenant, message)
             if message.token_count is None:
-                message = message.model_copy(
-                    update={"token_count": self._count_tokens(message)}
-                )
+                message = message.model_copy(update={"token_count": self._count_tokens(message)})
             messages.append(message)
         return messages
 
@@ -864,17 +833,14 @@ class TieredMemory:
             results = store.append(key, messages)
             stored: list[Message] = []
             fresh: list[Message] = []
-            for message, (_, seq, created_at, inserted) in zip(
-                messages, results, strict=True
-            ):
+            for message, (_, seq, created_at, inserted) in zip(messages, results, strict=True):
                 kept = message.model_copy(update={"seq": seq, "created_at": created_at})
                 stored.append(kept)
                 if inserted:
                     fresh.append(kept)
             if len(fresh) < len(stored):
                 found = store.messages_by_ids(
-                    key,
-                    [m.id for m, r in zip(stored, results, strict=True) if not r[3]],
+                    key, [m.id for m, r in zip(stored, results, strict=True) if not r[3]]
                 )
                 stored = [found.get(m.id, m) for m in stored]
             self._stats["appends"] += 1
@@ -883,9 +849,7 @@ class TieredMemory:
             self._hot(key, "append", _hot_batch(stored, fresh), writing=True)
             if fresh:
                 self._note_unsummarized(key, sum((m.token_count or 0 for m in fresh)))
-                if self._extractor is not None and any(
-                    (m.role == "user" for m in fresh)
-                ):
+                if self._extractor is not None and any((m.role == "user" for m in fresh)):
                     self._schedule_job("extract", key, self._extract_job)
                 if self._recall:
                     self._schedule_job("index", key, self._index_job)
@@ -921,13 +885,9 @@ class TieredMemory:
         self._hot(key, "fill", last_seq, lo, messages[-window:], writing=False)
         return messages[-n:]
 
-    def _messages(
-        self, key: SessionKey, after_seq: int | None, limit: int | None
-    ) -> list[Message]:
+    def _messages(self, key: SessionKey, after_seq: int | None, limit: int | None) -> list[Message]:
         if after_seq is not None and (not isinstance(after_seq, int) or after_seq < 0):
-            raise InvalidInputError(
-                f"after_seq must be a non-negative int, got {after_seq!r}"
-            )
+            raise InvalidInputError(f"after_seq must be a non-negative int, got {after_seq!r}")
         if limit is not None and (not isinstance(limit, int) or limit < 0):
             raise InvalidInputError(f"limit must be a non-negative int, got {limit!r}")
         store = self._ready()
@@ -969,9 +929,7 @@ class TieredMemory:
             if len(self._unsummarized) >= 100000:
                 self._unsummarized.clear()
             self._unsummarized[key] = estimate
-        if known is None or estimate >= self.buffer_tokens + max(
-            self.min_fold_tokens, 1
-        ):
+        if known is None or estimate >= self.buffer_tokens + max(self.min_fold_tokens, 1):
             self._schedule_summary(key)
 
     def _schedule_summary(self, key: SessionKey) -> None:
@@ -1084,16 +1042,12 @@ class TieredMemory:
             if op.op != "NONE"
         ]
         new_upto = messages[-1].seq or upto
-        changed = store.apply_facts(
-            key.tenant, key.user, changes, advance=(key, upto, new_upto)
-        )
+        changed = store.apply_facts(key.tenant, key.user, changes, advance=(key, upto, new_upto))
         if changed is None:
             return False
         self._stats["extraction_batches"] += 1
         self._facts_changed(key.tenant, key.user, len(changed))
-        self._spend(
-            key, "extract", input_tokens=sum((m.token_count or 0 for m in messages))
-        )
+        self._spend(key, "extract", input_tokens=sum((m.token_count or 0 for m in messages)))
         return new_upto < last_seq
 
     def _to_change(
@@ -1165,9 +1119,7 @@ class TieredMemory:
             self._unsummarized[key] = pending
         if pending < self.buffer_tokens + max(self.min_fold_tokens, 1):
             return False
-        lease = store.acquire_summary_lease(
-            key, self._owner, self.summary_lease_seconds
-        )
+        lease = store.acquire_summary_lease(key, self._owner, self.summary_lease_seconds)
         if lease is None:
             self._stats["summary_lease_busy"] += 1
             return False
@@ -1186,9 +1138,7 @@ class TieredMemory:
             previous = store.latest_summary(key)
             stop = threading.Event()
             renewer: Any
-            renewer = threading.Thread(
-                target=self._renew_lease, args=(key, stop), daemon=True
-            )
+            renewer = threading.Thread(target=self._renew_lease, args=(key, stop), daemon=True)
             renewer.start()
             try:
                 text = summarizer.summarize(
@@ -1244,9 +1194,7 @@ class TieredMemory:
             if stop.is_set():
                 return
             try:
-                if not store.renew_summary_lease(
-                    key, self._owner, self.summary_lease_seconds
-                ):
+                if not store.renew_summary_lease(key, self._owner, self.summary_lease_seconds):
                     return
             except StoreError:
                 _log.warning("could not renew the summarization lease of %r", key)
@@ -1283,14 +1231,8 @@ class TieredMemory:
             or isinstance(budget_tokens, bool)
             or budget_tokens < 1
         ):
-            raise InvalidInputError(
-                f"budget_tokens must be a positive int, got {budget_tokens!r}"
-            )
-        for name, value in (
-            ("query", query),
-            ("input", input_text),
-            ("system", system),
-        ):
+            raise InvalidInputError(f"budget_tokens must be a positive int, got {budget_tokens!r}")
+        for name, value in (("query", query), ("input", input_text), ("system", system)):
             if value is not None:
                 if not isinstance(value, str):
                     raise InvalidInputError(f"{name} must be a string")
@@ -1301,9 +1243,7 @@ class TieredMemory:
             policy = self._meter.policy
             budget_tokens = min(
                 budget_tokens,
-                max(
-                    policy.min_budget_tokens, int(budget_tokens * policy.budget_factor)
-                ),
+                max(policy.min_budget_tokens, int(budget_tokens * policy.budget_factor)),
             )
         system_text = system if system is not None else self.system_prompt
         request = ContextRequest(
@@ -1314,9 +1254,7 @@ class TieredMemory:
             budget_tokens=budget_tokens,
             memory=self,
         )
-        stamp, updated_at = self._context_stamp(
-            key, request, input_text, system_text, blocks
-        )
+        stamp, updated_at = self._context_stamp(key, request, input_text, system_text, blocks)
         if stamp is not None:
             cached = self._hot(key, "get_context", stamp, writing=False)
             if isinstance(cached, bytes):
@@ -1327,10 +1265,7 @@ class TieredMemory:
                 if hit is not None:
                     self._stats["context_cache_hits"] += 1
                     self._spend(
-                        key,
-                        "compose",
-                        input_tokens=hit.total_tokens,
-                        saved_tokens=hit.tokens_saved,
+                        key, "compose", input_tokens=hit.total_tokens, saved_tokens=hit.tokens_saved
                     )
                     return hit
             self._stats["context_cache_misses"] += 1
@@ -1341,10 +1276,7 @@ class TieredMemory:
                 ttl *= self._meter.policy.cache_ttl_factor
             self._hot(key, "put_context", stamp, bundle.to_json(), ttl, writing=False)
         self._spend(
-            key,
-            "compose",
-            input_tokens=bundle.total_tokens,
-            saved_tokens=bundle.tokens_saved,
+            key, "compose", input_tokens=bundle.total_tokens, saved_tokens=bundle.tokens_saved
         )
         return bundle
 
@@ -1373,9 +1305,7 @@ class TieredMemory:
                 return (None, None)
             tokens.append(f"{provider.name}={token}")
         store = self._ready()
-        last_seq, state_version, summary_version, updated_at = store.context_versions(
-            key
-        )
+        last_seq, state_version, summary_version, updated_at = store.context_versions(key)
         material = json.dumps(
             [
                 last_seq,
@@ -1409,9 +1339,7 @@ class TieredMemory:
         count = self._tokenizer.count
         blocks: list[ContextBlock] = []
         if system_text:
-            blocks.append(
-                ContextBlock(name="system", text=system_text, tokens=count(system_text))
-            )
+            blocks.append(ContextBlock(name="system", text=system_text, tokens=count(system_text)))
         if state:
             text = _state_text(state)
             tokens = count(text)
@@ -1442,23 +1370,17 @@ class TieredMemory:
             tokens = sum((m.token_count or 0 for m in verbatim))
             blocks.append(ContextBlock(name="recent", messages=verbatim, tokens=tokens))
         if input_text:
-            blocks.append(
-                ContextBlock(name="input", text=input_text, tokens=count(input_text))
-            )
+            blocks.append(ContextBlock(name="input", text=input_text, tokens=count(input_text)))
         if wanted is not None:
             blocks = [b for b in blocks if b.name in wanted]
         full = (summary.covered_tokens if summary else 0) + sum(
             (m.token_count or 0 for m in verbatim)
         )
-        bundle = compose(
-            blocks, budget_tokens=budget_tokens, count=count, full_history_tokens=full
-        )
+        bundle = compose(blocks, budget_tokens=budget_tokens, count=count, full_history_tokens=full)
         self._stats["contexts_composed"] += 1
         return bundle
 
-    def _verbatim_after(
-        self, key: SessionKey, upto: int, last_seq: int
-    ) -> list[Message]:
+    def _verbatim_after(self, key: SessionKey, upto: int, last_seq: int) -> list[Message]:
         """Messages after ``upto`` (the part outside the summary), from the hot tier if it has
         them all, else from Postgres."""
         wanted = last_seq - upto
@@ -1540,11 +1462,11 @@ class Session:
         return self.key.session
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.key.tenant!r}, {self.key.user!r}, {self.key.session!r})"
+        return (
+            f"{type(self).__name__}({self.key.tenant!r}, {self.key.user!r}, {self.key.session!r})"
+        )
 
-    def add_messages(
-        self, messages: Sequence[Message | Mapping[str, Any]]
-    ) -> list[Message]:
+    def add_messages(self, messages: Sequence[Message | Mapping[str, Any]]) -> list[Message]:
         """Store messages durably, in order, and return them with ``seq`` and ``created_at``.
 
         The batch is validated first and stored atomically: either all new messages are
@@ -1567,14 +1489,10 @@ class Session:
         """
         if message is not None and fields:
             raise InvalidInputError("pass a message or keyword fields, not both")
-        stored = self.memory._append(
-            self.key, [message if message is not None else fields]
-        )
+        stored = self.memory._append(self.key, [message if message is not None else fields])
         return stored[0]
 
-    def messages(
-        self, after_seq: int | None = None, limit: int | None = None
-    ) -> list[Message]:
+    def messages(self, after_seq: int | None = None, limit: int | None = None) -> list[Message]:
         """The full durable history from Postgres, in seq order."""
         return self.memory._messages(self.key, after_seq, limit)
 
@@ -1615,9 +1533,7 @@ class Session:
             blocks: Names of the blocks to include (default: all), e.g.
                 ``{"summary", "recent", "input"}``.
         """
-        return self.memory._context(
-            self.key, query, budget_tokens, input, system, blocks
-        )
+        return self.memory._context(self.key, query, budget_tokens, input, system, blocks)
 
     def recall(
         self,
@@ -1699,25 +1615,14 @@ class Session:
         return self.user_handle.fact_history(key)
 
     def remember(
-        self,
-        key: str,
-        value: Any,
-        *,
-        valid_at: datetime | None = None,
-        confidence: float = 1.0,
+        self, key: str, value: Any, *, valid_at: datetime | None = None, confidence: float = 1.0
     ) -> list[Fact]:
         """Assert a fact about the user, with this session as its source."""
         return self.user_handle.remember(
-            key,
-            value,
-            valid_at=valid_at,
-            confidence=confidence,
-            session=self.key.session,
+            key, value, valid_at=valid_at, confidence=confidence, session=self.key.session
         )
 
-    def forget(
-        self, key: str, value: Any = None, *, at: datetime | None = None
-    ) -> list[Fact]:
+    def forget(self, key: str, value: Any = None, *, at: datetime | None = None) -> list[Fact]:
         """Close the user's current fact for ``key`` (history is kept)."""
         return self.user_handle.forget(key, value, at=at)
 
@@ -1846,9 +1751,7 @@ class UserHandle:
         scored = []
         for fact in by_id.values():
             text = _words(
-                fact.key.replace("_", " ")
-                + " "
-                + json.dumps(fact.value, ensure_ascii=False)
+                fact.key.replace("_", " ") + " " + json.dumps(fact.value, ensure_ascii=False)
             )
             score = len(terms & text)
             if score:
@@ -1868,28 +1771,17 @@ class UserHandle:
         """Assert that ``key`` is ``value`` from ``valid_at`` (default now); returns the facts
         inserted or closed (empty when the same value is already true then)."""
         change = self.memory._fact_change(
-            key,
-            value,
-            valid_at,
-            retract=False,
-            source_session=session,
-            confidence=confidence,
+            key, value, valid_at, retract=False, source_session=session, confidence=confidence
         )
         return self._apply(change)
 
-    def forget(
-        self, key: str, value: Any = None, *, at: datetime | None = None
-    ) -> list[Fact]:
+    def forget(self, key: str, value: Any = None, *, at: datetime | None = None) -> list[Fact]:
         """Close the key's current fact at ``at`` (default now); for a multi-valued key only
         the one holding ``value`` when given. History is kept."""
-        change = self.memory._fact_change(
-            key, value, at, retract=True, source_session=None
-        )
+        change = self.memory._fact_change(key, value, at, retract=True, source_session=None)
         return self._apply(change)
 
-    def put_memory(
-        self, key: str, text: str, *, occurred_at: datetime | None = None
-    ) -> None:
+    def put_memory(self, key: str, text: str, *, occurred_at: datetime | None = None) -> None:
         """Write a long-term memory under ``key`` (replacing the key's earlier text): a recall
         item of kind ``memory``, found by ``recall`` and recalled into ``context``, embedded
         before this returns when an embedder is set."""
@@ -1909,9 +1801,7 @@ class UserHandle:
         """Delete the memories of ``keys`` (absent keys are ignored)."""
         if isinstance(keys, str):
             raise InvalidInputError("keys is a sequence of keys, not one string")
-        put_memories(
-            self.memory, self.tenant, self.user, [(k, None) for k in keys], None
-        )
+        put_memories(self.memory, self.tenant, self.user, [(k, None) for k in keys], None)
 
     def _apply(self, change: FactChange) -> list[Fact]:
         store = self.memory._ready()
