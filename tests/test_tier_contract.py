@@ -1,4 +1,5 @@
-"""The hot-tier rules (tiers/base.py) hold identically for the Redis and in-process tiers."""
+"""The hot-tier rules (tiers/base.py) hold identically for the in-process tier, the Redis tier
+and the Redis tier on a Redis Cluster (``redis_cluster_url``: three primaries)."""
 
 from __future__ import annotations
 
@@ -16,12 +17,26 @@ def msgs(first: int, last: int) -> list[Message]:
     return [Message(role="user", content=f"m{i}", seq=i) for i in range(first, last + 1)]
 
 
-@pytest.fixture(params=["inprocess", "redis"])
-def tier(request: pytest.FixtureRequest, redis_url: str, redis_prefix: str) -> Iterator[HotTier]:
-    if request.param == "redis":
-        t: HotTier = RedisTier(redis_url, prefix=redis_prefix, window_size=5, ttl_seconds=60)
-    else:
-        t = InProcessTier(window_size=5, ttl_seconds=60)
+TIERS = ["inprocess", "redis", "redis-cluster"]
+
+
+def make_tier(request: pytest.FixtureRequest, kind: str) -> HotTier:
+    """A tier of ``kind`` on the test's own prefix (services started only when needed)."""
+    if kind == "redis":
+        url, prefix = request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix")
+        return RedisTier(url, prefix=prefix, window_size=5, ttl_seconds=60)
+    if kind == "redis-cluster":
+        url = request.getfixturevalue("redis_cluster_url")
+        prefix = request.getfixturevalue("redis_cluster_prefix")
+        tier = RedisTier(url, prefix=prefix, window_size=5, ttl_seconds=60)
+        assert tier.cluster
+        return tier
+    return InProcessTier(window_size=5, ttl_seconds=60)
+
+
+@pytest.fixture(params=TIERS)
+def tier(request: pytest.FixtureRequest) -> Iterator[HotTier]:
+    t = make_tier(request, request.param)
     assert isinstance(t, HotTier)
     yield t
     t.invalidate(KEY)
@@ -134,6 +149,79 @@ def test_invalidate(tier: HotTier) -> None:
     tier.invalidate(KEY)
     assert tier.read(KEY, 5) is None and tier.get_state(KEY) is None
     assert tier.ping()
+
+
+# -- user_keys: the erasure's proof lists every key of a tenant or user, and no other ---------
+
+# Ids that a glob, a prefix match or a separator-blind match would confuse with each other.
+HOSTILE = [
+    "a*",
+    "a?",
+    "a[b]",
+    "a%",
+    "a",
+    "ab",
+    "a\\",
+    "a:b",
+    "a{b}",
+    "t",
+    "t2",
+    "john_doe",
+    "john-doe",
+]
+
+
+# every hostile id as a tenant (one user) and as a user (of two tenants that differ by a suffix)
+PAIRS = sorted({*((t, "u") for t in HOSTILE), *((t, u) for t in ("t", "t2") for u in HOSTILE)})
+
+
+def _session_keys(tier: HotTier, key: SessionKey) -> set[str]:
+    if isinstance(tier, RedisTier):  # meta, window and composed contexts
+        return {*tier.keys_for(key), tier.context_key_for(key)}
+    return {f"session:{key.tag}"}
+
+
+def test_user_keys_never_reach_another_tenant_or_user(tier: HotTier) -> None:
+    owned: dict[tuple[str, str], set[str]] = {}
+    for tenant, user in PAIRS:
+        key = SessionKey(tenant, user, "s*")
+        tier.append(key, msgs(1, 2))
+        tier.put_context(key, "stamp", b"ctx", 60)
+        owned[(tenant, user)] = _session_keys(tier, key)
+    tenants = sorted({t for t, _ in PAIRS})
+    for tenant in tenants:
+        tier.cache_put(tenant, "ns*", "d1", b"cached", 60)
+    for (tenant, user), keys in owned.items():
+        assert set(tier.user_keys(tenant, user)) == keys, (tenant, user)
+    for tenant in tenants:
+        listed = set(tier.user_keys(tenant))
+        sessions = set().union(*(keys for (t, _), keys in owned.items() if t == tenant))
+        extra = listed - sessions  # the tenant's one content-cache entry, nothing else
+        assert sessions <= listed and len(extra) == 1, (tenant, extra)
+        assert ":cc:" in next(iter(extra)) or next(iter(extra)).startswith("cc:")
+        others = set().union(*(keys for (t, _), keys in owned.items() if t != tenant))
+        assert not listed & others
+
+
+def test_user_keys_name_the_session_keys(tier: HotTier) -> None:
+    key = SessionKey("t", "u", "s")
+    tier.append(key, msgs(1, 1))
+    tier.put_context(key, "stamp", b"ctx", 60)
+    other = SessionKey("t", "u2", "s")
+    tier.append(other, msgs(1, 1))
+    listed = tier.user_keys("t", "u")
+    assert listed == sorted(_session_keys(tier, key))
+    assert tier.delete_keys(listed) == len(listed)
+    assert tier.user_keys("t", "u") == [] and tier.read(key, 5) is None
+    assert tier.user_keys("t", "u2") != []  # the other user's session is untouched
+    tier.invalidate(other)
+
+
+def test_percent_encoding_holds_no_glob_character() -> None:
+    from urllib.parse import quote
+
+    every_char = "".join(chr(c) for c in range(0x250)) + "\U0001f600\ud7ff"
+    assert not set(quote(every_char, safe="")) & set("*?[]\\^")
 
 
 def test_inprocess_bounds_and_expiry() -> None:

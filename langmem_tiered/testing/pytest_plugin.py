@@ -7,6 +7,11 @@ the integrations' tests.
 * ``redis_url``: ``$LANGMEM_TEST_REDIS_URL`` or ``redis://127.0.0.1:6379/0``; ``redis_prefix``
   gives each test its own key prefix, whose keys are deleted afterwards. ``private_redis`` is a
   ``redis-server`` of the test's own on a free port, for tests that kill, flush or restart it.
+* ``redis_cluster_url``: ``$LANGMEM_TEST_REDIS_CLUSTER_URL`` (a ``redis+cluster://`` URL) or a
+  local three-primary cluster (:class:`~langmem_tiered.testing.cluster.LocalRedisCluster`)
+  started once for the run; ``redis_cluster_prefix`` is the cluster's ``redis_prefix``.
+  ``private_redis_cluster`` is a cluster of the test's own, three primaries each with a
+  replica and a one-second node timeout, for tests that kill a primary.
 * ``hot`` runs a test once per hot tier (in-process, Redis); ``memory_options`` are the
   connection options of the test's memories, and ``memory`` / ``amemory`` are a sync and an
   async memory built from them.
@@ -30,6 +35,7 @@ import redis
 
 from langmem_tiered import AsyncTieredMemory, TieredMemory
 
+from .cluster import LocalRedisCluster
 from .redis_server import RedisServer
 
 
@@ -125,3 +131,46 @@ async def amemory(memory_options: dict[str, Any]) -> AsyncIterator[AsyncTieredMe
     mem = await AsyncTieredMemory.connect(**memory_options)
     yield mem
     await mem.close()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url() -> Iterator[str]:
+    """A Redis Cluster for the run: ``$LANGMEM_TEST_REDIS_CLUSTER_URL`` or a local one."""
+    url = os.environ.get("LANGMEM_TEST_REDIS_CLUSTER_URL")
+    if url:
+        yield url
+        return
+    cluster = LocalRedisCluster(primaries=3)
+    cluster.start()
+    try:
+        yield cluster.url
+    finally:
+        cluster.stop()
+
+
+def _cluster_client(url: str) -> redis.RedisCluster:
+    from langmem_tiered.tiers import RedisTier
+
+    client = RedisTier(url).client
+    assert isinstance(client, redis.RedisCluster)
+    return client
+
+
+@pytest.fixture
+def redis_cluster_prefix(redis_cluster_url: str) -> Iterator[str]:
+    """A key prefix of the test's own on the run's cluster; its keys are deleted afterwards."""
+    prefix = "lmt-test-" + uuid.uuid4().hex[:12]
+    yield prefix
+    client = _cluster_client(redis_cluster_url)
+    try:
+        for key in list(client.scan_iter(match=prefix + ":*", count=1000)):
+            client.delete(key)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def private_redis_cluster() -> Iterator[LocalRedisCluster]:
+    """Three primaries with a replica each, of this test alone (a test may kill nodes)."""
+    with LocalRedisCluster(primaries=3, replicas=1, node_timeout_ms=1000) as cluster:
+        yield cluster
