@@ -495,13 +495,56 @@ class TieredMemory:
         return store.cache_expire(None if tenant is None else check_id("tenant", tenant))
 
     def stats(self) -> dict[str, Any]:
-        """Counters since this object was created, and the hot tier in use."""
-        out: dict[str, Any] = dict(self._stats)
+        """Counters since this object was created, rates derived from them, and the hot tier.
+
+        Besides the raw counters (``hot_hits``, ``context_cache_hits``...):
+
+        * ``hit_rates``: ``hot`` (recent windows served by the hot tier; stale windows count
+          as misses), ``context_cache`` (composed contexts served from cache) and
+          ``content_cache`` (lookups of this memory's content caches that hit, in either
+          tier); each None before its first read.
+        * ``tokens_saved``: ``context`` (composed contexts vs the full history) and
+          ``content_cache`` (hits).
+        * ``latency``: per operation (``session.recent``...), ``count`` and ``p50_ms``,
+          ``p90_ms``, ``p99_ms``, ``max_ms`` over its last 1024 calls.
+        * ``background_queue_depth`` (jobs submitted and not finished; also
+          ``background_pending``), ``background_jobs`` (sessions with a job scheduled),
+          ``economy_tenants`` and ``economy_mode`` (any tenant in economy mode today).
+
+        ``content_cache`` rates, ``tokens_saved`` and ``latency`` are measured only while
+        :mod:`langmem_tiered.observability` is instrumented (from then on); otherwise they are
+        None. The ledger (:meth:`usage`) keeps the tokens saved durably either way.
+        """
+        from .observability import observed
+
+        def rate(hits: int, misses: int) -> float | None:
+            return hits / (hits + misses) if hits + misses else None
+
+        counts = self._stats
+        out: dict[str, Any] = dict(counts)
         out["hot_tier"] = self._tier.name
         out["dirty_sessions"] = len(self._dirty)
         out["background_pending"] = len(self._background)
+        out["background_queue_depth"] = len(self._background)
+        out["background_jobs"] = len(self._scheduled)
         out["usage"] = self._meter.snapshot()
         out["economy_tenants"] = sorted((t for t, u in out["usage"].items() if u["economy"]))
+        out["economy_mode"] = bool(out["economy_tenants"])
+        seen = observed(self)
+        cache: dict[str, int] | None = None if seen is None else seen["content_cache"]
+        out["hit_rates"] = {
+            "hot": rate(counts["hot_hits"], counts["hot_misses"] + counts["hot_repairs"]),
+            "context_cache": rate(counts["context_cache_hits"], counts["context_cache_misses"]),
+            "content_cache": None
+            if cache is None
+            else rate(cache["hot_hits"] + cache["postgres_hits"], cache["misses"]),
+        }
+        out["tokens_saved"] = (
+            None
+            if seen is None or cache is None
+            else {"context": seen["context_tokens_saved"], "content_cache": cache["tokens_saved"]}
+        )
+        out["latency"] = None if seen is None else seen["latency"]
         return out
 
     def subscribe(self, callback: Callable[[UsageEvent], None]) -> Callable[[], None]:
