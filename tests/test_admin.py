@@ -468,3 +468,33 @@ def test_hostile_ids_list_export_and_import_exactly(
         )
     finally:
         target.close()
+
+
+async def test_async_memory_lists_exports_and_imports_the_same_bytes(
+    amemory: Any, postgres_url: str, other_schema: str
+) -> None:
+    from langmem_tiered import AsyncTieredMemory
+
+    s = amemory.session("t", "u", "s")
+    await s.add_messages([{"role": "user", "content": f"turn {i}"} for i in range(5)])
+    await amemory.user("t", "u").remember("name", "Ana")
+    assert await amemory.flush(timeout=60)
+    assert [x.session for x in await amemory.list_sessions("t")] == ["s"]
+    assert (await amemory.list_tenants())[0].messages == 5
+    assert (await amemory.show_session("t", "u", "s")).info.last_seq == 5
+    first = io.BytesIO()
+    counts = await amemory.export_jsonl(first, tenant="t")
+    assert counts["messages"] == 5 and counts["facts"] == 1
+    target = await AsyncTieredMemory.connect(
+        postgres_url=postgres_url, schema=other_schema, recall=False, extract_facts=False
+    )
+    try:
+        first.seek(0)
+        assert (await target.import_jsonl(first))["messages"] == 5
+        second = io.BytesIO()
+        await target.export_jsonl(second, tenant="t")
+        assert second.getvalue() == first.getvalue()
+        assert (await target.delete_session("t", "u", "s"))["messages"] == 5
+        assert await target.list_sessions("t") == []
+    finally:
+        await target.close()
