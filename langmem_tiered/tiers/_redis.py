@@ -292,7 +292,7 @@ class RedisTier:
                 client = RedisCluster.from_url(
                     self._url,
                     startup_nodes=[_node(h, p) for h, p in self._seeds] or None,
-                    retry=Retry(NoBackoff(), 2),
+                    retry=Retry(NoBackoff(), 1),
                     **timeouts,
                 )
             else:
@@ -461,8 +461,16 @@ class RedisTier:
             raise TierUnavailableError(f"Redis hot tier failed: {exc}") from exc
 
     def ping(self) -> bool:
+        """True when Redis answers; on a cluster, when every primary answers and the cluster
+        serves all its slots (``cluster_state:ok``: not during a failover)."""
         try:
-            return bool(self._redis().ping())
+            client = self._redis()
+            if not client.ping():
+                return False
+            if isinstance(client, RedisCluster):
+                info = client.cluster_info()
+                return info.get("cluster_state") == "ok"
+            return True
         except (*_FAILURES, TierUnavailableError):
             return False
 

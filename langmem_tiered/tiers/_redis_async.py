@@ -313,12 +313,15 @@ class AsyncRedisTier:
         }
         try:
             if self.cluster:
-                # Retries here are cluster retries: each one refreshes the slot map first, so
-                # two let a command follow a failover the client has not seen yet.
+                # A cluster retry refreshes the slot map first, so one lets a command follow a
+                # failover the client has not seen yet; more would only add 0.25 s sleeps to
+                # each hot-tier call during CLUSTERDOWN (redis-py's pause before a retry),
+                # while the engine can answer from Postgres at once. MOVED, ASK and TRYAGAIN
+                # are followed within the one attempt.
                 client = RedisCluster.from_url(
                     self._url,
                     startup_nodes=[_node(h, p) for h, p in self._seeds] or None,
-                    retry=Retry(NoBackoff(), 2),
+                    retry=Retry(NoBackoff(), 1),
                     **timeouts,
                 )
             else:
@@ -496,8 +499,16 @@ class AsyncRedisTier:
             raise TierUnavailableError(f"Redis hot tier failed: {exc}") from exc
 
     async def ping(self) -> bool:
+        """True when Redis answers; on a cluster, when every primary answers and the cluster
+        serves all its slots (``cluster_state:ok``: not during a failover)."""
         try:
-            return bool(await self._redis().ping())
+            client = self._redis()
+            if not await client.ping():
+                return False
+            if isinstance(client, RedisCluster):
+                info = await client.cluster_info()
+                return info.get("cluster_state") == "ok"
+            return True
         except (*_FAILURES, TierUnavailableError):
             return False
 
