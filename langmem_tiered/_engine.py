@@ -37,6 +37,7 @@ from typing import Any
 from ._acompat import Lock, call_sync
 from .cache._content import ContentCache
 from .cache.entries import DEFAULT_CACHE_TTL_SECONDS
+from .compliance.records import AuditEntry, ErasureReport
 from .compliance.redaction import PolicySet, RedactionPolicy
 from .compression.extractive import ExtractiveSummarizer
 from .compression.policy import plan_fold
@@ -1436,6 +1437,126 @@ class TieredMemory:
         store = self._ready()
         return store.messages(key, after_seq=upto)
 
+    def erase_user(self, tenant: str, user: str) -> ErasureReport:
+        """Erase one user: messages, summaries, handovers, sessions, facts, recall items and
+        memories, store items and cached contexts, from Postgres and the hot tier; then prove it.
+
+        Background work is flushed first, so no job writes the user back afterwards. The proof
+        (``report.residue``) counts the rows left in every table of the schema that has
+        ``tenant_id`` and ``user_id`` columns, and the hot-tier keys left under the user's
+        prefix; ``report.verified`` is True when both are zero. The erasure is retried (up to
+        three passes) while a concurrent writer leaves rows behind. The audit trail keeps a
+        ``erase_user`` entry with the counts and ``report.request_id``, without the user's id.
+        Token usage is kept for billing, folded into the ``~erased`` user's totals. If the hot
+        tier cannot be reached, Postgres is erased, ``verified`` is False and ``residue`` has
+        ``hot_tier_unreachable``; the hot keys then expire with their TTL.
+        """
+        return self._erase(check_id("tenant", tenant), check_id("user", user))
+
+    def erase_tenant(self, tenant: str) -> ErasureReport:
+        """Drop a whole tenant from every table (the audit trail excepted) and the hot tier,
+        content cache included; proven like :meth:`erase_user`."""
+        return self._erase(check_id("tenant", tenant), None)
+
+    def verify_erased(self, tenant: str, user: str | None = None) -> dict[str, int]:
+        """What is left of a tenant (or of one of its users): rows per table and hot-tier keys
+        (``hot_tier``). Empty after an erasure."""
+        tenant = check_id("tenant", tenant)
+        if user is not None:
+            user = check_id("user", user)
+        return self._residue(tenant, user)
+
+    def audit_log(
+        self, tenant: str, *, action: str | None = None, limit: int = 100
+    ) -> list[AuditEntry]:
+        """The tenant's audit trail, newest first (erasures, retention runs, key rotations)."""
+        store = self._ready()
+        rows = store.audit_entries(check_id("tenant", tenant), action, limit)
+        names = tuple(AuditEntry.model_fields)
+        return [AuditEntry.model_validate(dict(zip(names, row, strict=True))) for row in rows]
+
+    def _residue(self, tenant: str, user: str | None) -> dict[str, int]:
+        store = self._ready()
+        left = store.residue(tenant, user)
+        try:
+            keys = self._tier.user_keys(tenant, user)
+        except TierError:
+            left["hot_tier_unreachable"] = 1
+        else:
+            if keys:
+                left["hot_tier"] = len(keys)
+        return left
+
+    def _erase(self, tenant: str, user: str | None) -> ErasureReport:
+        store = self._ready()
+        request_id = uuid.uuid4()
+        action = "erase_tenant" if user is None else "erase_user"
+        audit_id = store.audit_begin(tenant, action, request_id, dry_run=False, details={})
+        deleted: dict[str, int] = {}
+        sessions: set[SessionKey] = set()
+        hot_deleted = 0
+        residue: dict[str, int] = {}
+        try:
+            self.flush(timeout=30.0)
+            for _ in range(3):
+                found = store.user_sessions(tenant, user)
+                sessions.update(found)
+                if user is None:
+                    for namespace in store.cache_namespaces(tenant):
+                        try:
+                            self._tier.cache_delete(tenant, namespace, None)
+                        except TierError:
+                            pass
+                for table, n in store.erase(tenant, user).items():
+                    deleted[table] = deleted.get(table, 0) + n
+                hot_deleted += self._drop_hot(tenant, user, found)
+                residue = self._residue(tenant, user)
+                if not residue or set(residue) == {"hot_tier_unreachable"}:
+                    break
+        except BaseException as exc:
+            failure = {"deleted": deleted, "error": type(exc).__name__}
+            store.audit_finish(tenant, audit_id, "failed", failure)
+            raise
+        for key in [k for k in self._dirty | set(self._unsummarized) if _owned(k, tenant, user)]:
+            self._dirty.discard(key)
+            self._unsummarized.pop(key, None)
+        for scope in [s for s in self._scope_sizes if s[0] == tenant and user in (None, s[1])]:
+            del self._scope_sizes[scope]
+        verified = not residue
+        details: dict[str, Any] = {
+            "deleted": deleted,
+            "sessions": len(sessions),
+            "hot_keys_deleted": hot_deleted,
+            "residue": residue,
+            "verified": verified,
+        }
+        store.audit_finish(tenant, audit_id, "done" if verified else "failed", details)
+        return ErasureReport(
+            request_id=request_id,
+            tenant=tenant,
+            deleted=deleted,
+            sessions=len(sessions),
+            hot_keys_deleted=hot_deleted,
+            residue=residue,
+            verified=verified,
+        )
+
+    def _drop_hot(self, tenant: str, user: str | None, keys: Sequence[SessionKey]) -> int:
+        """Delete the hot keys of these sessions and any other key under the user's prefix."""
+        dropped = 0
+        seen = set(keys)
+        for key in keys:
+            n = self._hot(key, "drop", writing=True)
+            dropped += 0 if n is _SKIPPED else int(n)
+        try:
+            stray = self._tier.user_keys(tenant, user)
+            if stray:
+                dropped += self._tier.delete_keys(stray)
+        except TierError:
+            pass
+        del seen
+        return dropped
+
     def _clear(self, key: SessionKey) -> int:
         store = self._ready()
         removed, last_seq, state_version = store.clear(key)
@@ -1444,6 +1565,10 @@ class TieredMemory:
         if done is not _SKIPPED:
             self._hot(key, "put_state", HotState({}, state_version), writing=True)
         return removed
+
+
+def _owned(key: SessionKey, tenant: str, user: str | None) -> bool:
+    return key.tenant == tenant and (user is None or key.user == user)
 
 
 def _ledger_total(usage: Mapping[str, Mapping[str, int]]) -> int:

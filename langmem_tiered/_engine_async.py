@@ -36,6 +36,7 @@ from typing import Any
 from ._acompat import ASYNC, ALock, to_thread
 from .cache._content_async import AsyncContentCache
 from .cache.entries import DEFAULT_CACHE_TTL_SECONDS
+from .compliance.records import AuditEntry, ErasureReport
 from .compliance.redaction import PolicySet, RedactionPolicy
 from .compression.extractive import ExtractiveSummarizer
 from .compression.policy import plan_fold
@@ -1497,6 +1498,128 @@ class AsyncTieredMemory:
         store = await self._ready()
         return await store.messages(key, after_seq=upto)
 
+    # -- compliance: erasure and the audit trail --------------------------------------------
+
+    async def erase_user(self, tenant: str, user: str) -> ErasureReport:
+        """Erase one user: messages, summaries, handovers, sessions, facts, recall items and
+        memories, store items and cached contexts, from Postgres and the hot tier; then prove it.
+
+        Background work is flushed first, so no job writes the user back afterwards. The proof
+        (``report.residue``) counts the rows left in every table of the schema that has
+        ``tenant_id`` and ``user_id`` columns, and the hot-tier keys left under the user's
+        prefix; ``report.verified`` is True when both are zero. The erasure is retried (up to
+        three passes) while a concurrent writer leaves rows behind. The audit trail keeps a
+        ``erase_user`` entry with the counts and ``report.request_id``, without the user's id.
+        Token usage is kept for billing, folded into the ``~erased`` user's totals. If the hot
+        tier cannot be reached, Postgres is erased, ``verified`` is False and ``residue`` has
+        ``hot_tier_unreachable``; the hot keys then expire with their TTL.
+        """
+        return await self._erase(check_id("tenant", tenant), check_id("user", user))
+
+    async def erase_tenant(self, tenant: str) -> ErasureReport:
+        """Drop a whole tenant from every table (the audit trail excepted) and the hot tier,
+        content cache included; proven like :meth:`erase_user`."""
+        return await self._erase(check_id("tenant", tenant), None)
+
+    async def verify_erased(self, tenant: str, user: str | None = None) -> dict[str, int]:
+        """What is left of a tenant (or of one of its users): rows per table and hot-tier keys
+        (``hot_tier``). Empty after an erasure."""
+        tenant = check_id("tenant", tenant)
+        if user is not None:
+            user = check_id("user", user)
+        return await self._residue(tenant, user)
+
+    async def audit_log(
+        self, tenant: str, *, action: str | None = None, limit: int = 100
+    ) -> list[AuditEntry]:
+        """The tenant's audit trail, newest first (erasures, retention runs, key rotations)."""
+        store = await self._ready()
+        rows = await store.audit_entries(check_id("tenant", tenant), action, limit)
+        names = tuple(AuditEntry.model_fields)
+        return [AuditEntry.model_validate(dict(zip(names, row, strict=True))) for row in rows]
+
+    async def _residue(self, tenant: str, user: str | None) -> dict[str, int]:
+        store = await self._ready()
+        left = await store.residue(tenant, user)
+        try:
+            keys = await self._tier.user_keys(tenant, user)
+        except TierError:
+            left["hot_tier_unreachable"] = 1
+        else:
+            if keys:
+                left["hot_tier"] = len(keys)
+        return left
+
+    async def _erase(self, tenant: str, user: str | None) -> ErasureReport:
+        store = await self._ready()
+        request_id = uuid.uuid4()
+        action = "erase_tenant" if user is None else "erase_user"
+        audit_id = await store.audit_begin(tenant, action, request_id, dry_run=False, details={})
+        deleted: dict[str, int] = {}
+        sessions: set[SessionKey] = set()
+        hot_deleted = 0
+        residue: dict[str, int] = {}
+        try:
+            await self.flush(timeout=30.0)
+            for _ in range(3):
+                found = await store.user_sessions(tenant, user)
+                sessions.update(found)
+                if user is None:
+                    for namespace in await store.cache_namespaces(tenant):
+                        try:
+                            await self._tier.cache_delete(tenant, namespace, None)
+                        except TierError:
+                            pass  # reported by the residue check below
+                for table, n in (await store.erase(tenant, user)).items():
+                    deleted[table] = deleted.get(table, 0) + n
+                hot_deleted += await self._drop_hot(tenant, user, found)
+                residue = await self._residue(tenant, user)
+                if not residue or set(residue) == {"hot_tier_unreachable"}:
+                    break
+        except BaseException as exc:
+            failure = {"deleted": deleted, "error": type(exc).__name__}
+            await store.audit_finish(tenant, audit_id, "failed", failure)
+            raise
+        for key in [k for k in self._dirty | set(self._unsummarized) if _owned(k, tenant, user)]:
+            self._dirty.discard(key)
+            self._unsummarized.pop(key, None)
+        for scope in [s for s in self._scope_sizes if s[0] == tenant and user in (None, s[1])]:
+            del self._scope_sizes[scope]
+        verified = not residue
+        details: dict[str, Any] = {
+            "deleted": deleted,
+            "sessions": len(sessions),
+            "hot_keys_deleted": hot_deleted,
+            "residue": residue,
+            "verified": verified,
+        }
+        await store.audit_finish(tenant, audit_id, "done" if verified else "failed", details)
+        return ErasureReport(
+            request_id=request_id,
+            tenant=tenant,
+            deleted=deleted,
+            sessions=len(sessions),
+            hot_keys_deleted=hot_deleted,
+            residue=residue,
+            verified=verified,
+        )
+
+    async def _drop_hot(self, tenant: str, user: str | None, keys: Sequence[SessionKey]) -> int:
+        """Delete the hot keys of these sessions and any other key under the user's prefix."""
+        dropped = 0
+        seen = set(keys)
+        for key in keys:
+            n = await self._hot(key, "drop", writing=True)
+            dropped += 0 if n is _SKIPPED else int(n)
+        try:
+            stray = await self._tier.user_keys(tenant, user)
+            if stray:
+                dropped += await self._tier.delete_keys(stray)
+        except TierError:
+            pass  # reported by the residue check
+        del seen
+        return dropped
+
     async def _clear(self, key: SessionKey) -> int:
         store = await self._ready()
         removed, last_seq, state_version = await store.clear(key)
@@ -1509,6 +1632,10 @@ class AsyncTieredMemory:
         if done is not _SKIPPED:
             await self._hot(key, "put_state", HotState({}, state_version), writing=True)
         return removed
+
+
+def _owned(key: SessionKey, tenant: str, user: str | None) -> bool:
+    return key.tenant == tenant and (user is None or key.user == user)
 
 
 def _ledger_total(usage: Mapping[str, Mapping[str, int]]) -> int:

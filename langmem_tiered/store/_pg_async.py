@@ -18,8 +18,9 @@ from typing import Any
 
 import psycopg
 import psycopg.errors
-from psycopg import pq
+from psycopg import pq, sql
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from tenacity import (
     AsyncRetrying,
@@ -34,7 +35,7 @@ from ..facts.temporal import FactChange, plan_assert, plan_retract
 from ..models import Message, SessionKey, Summary, json_dumps
 from ..recall.items import ItemDraft
 from ..tiers.base import HotState
-from . import recall_sql
+from . import compliance_sql, recall_sql
 from .schema import CREATE_VERSION_TABLE, check_schema_name, load_migrations, lock_key
 
 __all__ = ["AsyncPostgresStore", "AppendResult"]
@@ -424,7 +425,7 @@ class AsyncPostgresStore:
         )
 
     async def _fetch_once(
-        self, query: str, params: Any, prepare: bool | None = None
+        self, query: str | sql.Composed, params: Any, prepare: bool | None = None
     ) -> list[tuple[Any, ...]]:
         async with self._pool.connection() as conn:
             cur = await conn.execute(query, params, prepare=prepare)
@@ -436,7 +437,7 @@ class AsyncPostgresStore:
 
     async def _fetch(
         self,
-        query: str,
+        query: str | sql.Composed,
         params: Any,
         *,
         retry_unique: bool = False,
@@ -1121,6 +1122,92 @@ class AsyncPostgresStore:
     async def cache_expire(self, tenant: str | None = None) -> int:
         """Delete expired entries (of one tenant, or all); return how many."""
         return int((await self._fetch(_SQL_CACHE_EXPIRE, {"t": tenant}))[0][0])
+
+    # -- compliance: erasure, audit trail ---------------------------------------------------
+
+    async def tables_with(self, *columns: str) -> list[str]:
+        """Tables of the schema that have every one of ``columns`` (from the catalog)."""
+        rows = await self._fetch(compliance_sql.SQL_TABLES_WITH, {"columns": list(columns)})
+        return [str(r[0]) for r in rows]
+
+    async def user_sessions(self, tenant: str, user: str | None = None) -> list[SessionKey]:
+        """Every session of a tenant (or of one of its users) that has a row."""
+        rows = await self._fetch(
+            "SELECT user_id, session_id FROM lmt_sessions WHERE tenant_id = %(tenant)s "
+            "AND (%(user)s::text IS NULL OR user_id = %(user)s) ORDER BY user_id, session_id",
+            {"tenant": tenant, "user": user},
+        )
+        return [SessionKey(tenant, str(u), str(s)) for u, s in rows]
+
+    async def erase(self, tenant: str, user: str | None) -> dict[str, int]:
+        """Delete every row of one user (or, with ``user=None``, of the whole tenant) from every
+        table that has the ids' columns, in one transaction; returns rows deleted per table.
+
+        The audit trail is kept. An erased user's token usage is folded into the
+        ``~erased`` totals of its day and operation (a whole tenant's is deleted).
+        """
+        by_user = user is not None
+        tables = (
+            await self.tables_with("tenant_id", "user_id")
+            if by_user
+            else [t for t in await self.tables_with("tenant_id") if t != "lmt_audit"]
+        )
+        params = {"tenant": tenant, "user": user}
+        counts: dict[str, int] = {}
+        with _store_errors():
+            async with self._pool.connection() as conn, conn.transaction():
+                if by_user:
+                    await conn.execute(compliance_sql.SQL_USAGE_TO_ERASED, params)
+                for table in compliance_sql.ordered(tables):
+                    cur = await conn.execute(
+                        compliance_sql.delete_rows(table, user=by_user), params
+                    )
+                    if cur.rowcount:
+                        counts[table] = counts.get(table, 0) + cur.rowcount
+        return counts
+
+    async def residue(self, tenant: str, user: str | None) -> dict[str, int]:
+        """Rows left per table for the tenant (and user): the erasure's proof, empty when none."""
+        by_user = user is not None
+        tables = (
+            await self.tables_with("tenant_id", "user_id")
+            if by_user
+            else [t for t in await self.tables_with("tenant_id") if t != "lmt_audit"]
+        )
+        if not tables:
+            return {}
+        rows = await self._fetch(
+            compliance_sql.count_rows(tables, user=by_user), {"tenant": tenant, "user": user}
+        )
+        return {str(t): int(n) for t, n in rows if n}
+
+    async def audit_begin(
+        self, tenant: str, action: str, request_id: Any, *, dry_run: bool, details: Any
+    ) -> int:
+        rows = await self._fetch(
+            compliance_sql.SQL_AUDIT_BEGIN,
+            {
+                "tenant": tenant,
+                "action": action,
+                "request_id": request_id,
+                "dry_run": dry_run,
+                "details": Jsonb(details),
+            },
+        )
+        return int(rows[0][0])
+
+    async def audit_finish(self, tenant: str, audit_id: int, status: str, details: Any) -> None:
+        await self._fetch(
+            compliance_sql.SQL_AUDIT_FINISH,
+            {"tenant": tenant, "audit_id": audit_id, "status": status, "details": Jsonb(details)},
+        )
+
+    async def audit_entries(
+        self, tenant: str, action: str | None = None, limit: int = 100
+    ) -> list[tuple[Any, ...]]:
+        return await self._fetch(
+            compliance_sql.SQL_AUDIT_LIST, {"tenant": tenant, "action": action, "limit": limit}
+        )
 
     async def ping(self) -> bool:
         try:

@@ -1,0 +1,98 @@
+"""SQL of erasure, retention, the audit trail and handovers (no I/O here).
+
+Erasure does not keep its own list of tables: it asks the catalog for every table of the
+schema with ``tenant_id`` and ``user_id`` columns (the package's, and the integrations' that
+live beside them), so a table added later cannot be forgotten by the erasure or by its proof.
+"""
+
+from __future__ import annotations
+
+from psycopg import sql
+
+__all__ = [
+    "SQL_AUDIT_BEGIN",
+    "SQL_AUDIT_FINISH",
+    "SQL_AUDIT_LIST",
+    "SQL_TABLES_WITH",
+    "SQL_USAGE_TO_ERASED",
+    "ERASED_ID",
+    "count_rows",
+    "delete_rows",
+]
+
+ERASED_ID = "~erased"
+"""User and session id that an erased user's token-usage totals are folded into (billing keeps
+its sums, without the person)."""
+
+# Children before parents, so each table's own count is reported (the foreign keys cascade).
+_ORDER = {"lmt_messages": 0, "lmt_summaries": 0, "lmt_handovers": 0, "lmt_sessions": 2}
+
+SQL_TABLES_WITH = """
+SELECT table_name FROM information_schema.columns
+WHERE table_schema = current_schema() AND column_name = ANY(%(columns)s)
+GROUP BY table_name HAVING count(*) = cardinality(%(columns)s)
+ORDER BY table_name
+"""
+
+
+def ordered(tables: list[str]) -> list[str]:
+    """Tables in deletion order: children of ``lmt_sessions`` first, ``lmt_sessions`` last."""
+    return sorted(tables, key=lambda t: (_ORDER.get(t, 1), t))
+
+
+def _where(user: bool, session: bool = False) -> sql.Composable:
+    parts = [sql.SQL("tenant_id = %(tenant)s")]
+    if user:
+        parts.append(sql.SQL("user_id = %(user)s"))
+    if session:
+        parts.append(sql.SQL("session_id = %(session)s"))
+    return sql.SQL(" AND ").join(parts)
+
+
+def delete_rows(table: str, *, user: bool, session: bool = False) -> sql.Composed:
+    """``DELETE FROM <table> WHERE tenant_id = ... [AND user_id = ...] [AND session_id = ...]``."""
+    return sql.SQL("DELETE FROM {} WHERE {}").format(sql.Identifier(table), _where(user, session))
+
+
+def count_rows(tables: list[str], *, user: bool) -> sql.Composed:
+    """One query: ``(table, rows of the tenant [and user])`` for every table."""
+    return sql.SQL(" UNION ALL ").join(
+        sql.SQL("SELECT {}::text, count(*) FROM {} WHERE {}").format(
+            sql.Literal(t), sql.Identifier(t), _where(user)
+        )
+        for t in tables
+    )
+
+
+SQL_USAGE_TO_ERASED = f"""
+INSERT INTO lmt_token_usage AS u (tenant_id, day, operation, user_id, session_id, calls,
+                                  input_tokens, output_tokens, saved_tokens)
+SELECT tenant_id, day, operation, '{ERASED_ID}', '{ERASED_ID}', sum(calls), sum(input_tokens),
+       sum(output_tokens), sum(saved_tokens)
+FROM lmt_token_usage
+WHERE tenant_id = %(tenant)s AND user_id = %(user)s
+GROUP BY tenant_id, day, operation
+ON CONFLICT (tenant_id, day, operation, user_id, session_id) DO UPDATE
+SET calls = u.calls + excluded.calls, input_tokens = u.input_tokens + excluded.input_tokens,
+    output_tokens = u.output_tokens + excluded.output_tokens,
+    saved_tokens = u.saved_tokens + excluded.saved_tokens
+"""
+
+SQL_AUDIT_BEGIN = """
+INSERT INTO lmt_audit (tenant_id, request_id, action, status, dry_run, details)
+VALUES (%(tenant)s, %(request_id)s, %(action)s, 'running', %(dry_run)s, %(details)s)
+RETURNING audit_id, started_at
+"""
+
+SQL_AUDIT_FINISH = """
+UPDATE lmt_audit SET status = %(status)s, details = %(details)s, finished_at = now()
+WHERE tenant_id = %(tenant)s AND audit_id = %(audit_id)s
+"""
+
+SQL_AUDIT_LIST = """
+SELECT audit_id, request_id, action, status, dry_run, details, started_at, finished_at
+FROM lmt_audit
+WHERE tenant_id = %(tenant)s AND (%(action)s::text IS NULL OR action = %(action)s)
+ORDER BY audit_id DESC
+LIMIT %(limit)s
+"""
