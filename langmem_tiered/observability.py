@@ -184,16 +184,22 @@ class _State:
 
 _STATE: _State | None = None
 _LOCK = threading.RLock()
+_now = time.perf_counter
 
 
 class _Call:
-    """One instrumented call in progress: the current value of :data:`_CURRENT`."""
+    """One instrumented call in progress (the value of :data:`_CURRENT` meanwhile)."""
 
-    __slots__ = ("counts", "tenant")
+    __slots__ = ("counts", "ctx_token", "metric", "probe", "span", "start", "tenant", "token")
 
-    def __init__(self, tenant: str | None) -> None:
-        self.counts: dict[str, int] = {}
-        self.tenant = tenant
+    counts: dict[str, int] | None  # what the engine counted meanwhile (made on first count)
+    ctx_token: object | None
+    metric: dict[str, str]
+    probe: _ProbedStats | None
+    span: Span
+    start: float
+    tenant: str | None
+    token: Token[_Call | None]
 
 
 _CURRENT: ContextVar[_Call | None] = ContextVar("langmem_tiered_call", default=None)
@@ -215,7 +221,7 @@ class _ProbedStats(dict[str, int]):
         super().__init__(counts)
         self.tier = tier
         self.attrs = {"langmem.tier": tier}
-        self.latencies: dict[str, tuple[deque[float], list[int]]] = {}
+        self.latencies: dict[str, _Window] = {}
         self.cache = dict.fromkeys(("hot_hits", "postgres_hits", "misses", "tokens_saved"), 0)
         self.context_tokens_saved = 0
 
@@ -228,15 +234,28 @@ class _ProbedStats(dict[str, int]):
             return
         call = _CURRENT.get()
         if call is not None:
-            call.counts[key] = call.counts.get(key, 0) + delta
+            counts = call.counts
+            if counts is None:
+                counts = call.counts = {}
+            counts[key] = counts.get(key, 0) + delta
         state.counters[metric].add(delta, _metric_attrs(self.attrs, call, state))
 
     def observe(self, op: str, seconds: float) -> None:
-        entry = self.latencies.get(op)
-        if entry is None:
-            entry = self.latencies.setdefault(op, (deque(maxlen=LATENCY_WINDOW), [0]))
-        entry[0].append(seconds)
-        entry[1][0] += 1  # not exact under threads; the window is what the percentiles use
+        window = self.latencies.get(op)
+        if window is None:
+            window = self.latencies.setdefault(op, _Window())
+        window.durations.append(seconds)
+        window.count += 1  # not exact under threads; the percentiles use the durations
+
+
+class _Window:
+    """The last :data:`LATENCY_WINDOW` durations of one operation, and how many calls."""
+
+    __slots__ = ("count", "durations")
+
+    def __init__(self) -> None:
+        self.durations: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        self.count = 0
 
 
 class _ProbedCounts(dict[str, int]):
@@ -258,7 +277,10 @@ class _ProbedCounts(dict[str, int]):
             return
         call = _CURRENT.get()
         if call is not None:
-            call.counts[name] = call.counts.get(name, 0) + delta
+            counts = call.counts
+            if counts is None:
+                counts = call.counts = {}
+            counts[name] = counts.get(name, 0) + delta
         probe = self.probe
         if key in probe.cache:
             probe.cache[key] += delta
@@ -297,16 +319,9 @@ def _probe_cache(cache: Any, probe: _ProbedStats) -> None:
 # -- per-kind accessors ----------------------------------------------------------------------
 
 
-def _memory_of(kind: str, obj: Any) -> Any:
-    if kind == "memory":
-        return None if isinstance(obj, type) else obj  # classmethods (local, connect)
-    if kind == "content_cache":
-        return obj._memory
-    return obj.memory
-
-
 def _param(fn: Callable[..., Any], name: str) -> int | None:
-    """Index in ``args`` (self excluded) of parameter ``name``, or None."""
+    """Index in ``args`` (self excluded) of parameter ``name``; -1 if keyword-only; None if
+    absent."""
     params = list(inspect.signature(fn).parameters.values())[1:]
     for i, p in enumerate(params):
         if p.name == name:
@@ -323,127 +338,149 @@ def _arg(args: tuple[Any, ...], kwargs: dict[str, Any], name: str, pos: int | No
     return kwargs.get(name)
 
 
-@dataclass(frozen=True)
 class _Spec:
-    kind: str
-    method: str
-    api: str
-    tenant_pos: int | None
-    user_pos: int | None
-    session_pos: int | None
+    """What the wrapper of one method needs, computed once at :func:`instrument`."""
 
-    @property
-    def op(self) -> str:
-        return f"{self.kind}.{self.method}"
+    __slots__ = (
+        "api",
+        "ids_of",
+        "is_cache",
+        "is_context",
+        "memory_of",
+        "metric",
+        "op",
+        "span_name",
+        "tenant_of",
+    )
 
-    def tenant(self, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if self.kind == "session":
-            return obj.key.tenant
-        if self.kind == "memory":
-            return _arg(args, kwargs, "tenant", self.tenant_pos)
-        return obj.tenant
-
-    def ids(self, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-        if self.kind == "session":
-            return {"langmem.user": obj.key.user, "langmem.session": obj.key.session}
-        if self.kind == "user":
-            return {"langmem.user": obj.user}
-        if self.kind == "memory":
-            return {
-                "langmem.user": _arg(args, kwargs, "user", self.user_pos),
-                "langmem.session": _arg(args, kwargs, "session", self.session_pos),
+    def __init__(self, kind: str, method: str, api: str, fn: Callable[..., Any]) -> None:
+        self.api = api
+        self.op = f"{kind}.{method}"
+        self.span_name = "langmem." + self.op
+        self.is_cache = kind == "content_cache"
+        self.is_context = self.op == "session.context"
+        self.metric: dict[str, dict[str, str]] = {}  # hot tier -> metric attributes
+        positions = {name: _param(fn, name) for name in ("tenant", "user", "session")}
+        self.memory_of: Callable[[Any], Any]
+        self.tenant_of: Callable[[Any, tuple[Any, ...], dict[str, Any]], Any]
+        self.ids_of: Callable[[Any, tuple[Any, ...], dict[str, Any]], dict[str, Any]]
+        if kind == "memory":
+            self.memory_of = lambda obj: None if isinstance(obj, type) else obj  # classmethods
+            self.tenant_of = lambda obj, a, k: _arg(a, k, "tenant", positions["tenant"])
+            self.ids_of = lambda obj, a, k: {
+                "langmem.user": _arg(a, k, "user", positions["user"]),
+                "langmem.session": _arg(a, k, "session", positions["session"]),
             }
-        return {}
+        elif kind == "session":
+            self.memory_of = lambda obj: obj.memory
+            self.tenant_of = lambda obj, a, k: obj.key.tenant
+            self.ids_of = lambda obj, a, k: {
+                "langmem.user": obj.key.user,
+                "langmem.session": obj.key.session,
+            }
+        elif kind == "user":
+            self.memory_of = lambda obj: obj.memory
+            self.tenant_of = lambda obj, a, k: obj.tenant
+            self.ids_of = lambda obj, a, k: {"langmem.user": obj.user}
+        else:
+            self.memory_of = lambda obj: obj._memory
+            self.tenant_of = lambda obj, a, k: obj.tenant
+            self.ids_of = lambda obj, a, k: {}
 
 
 # -- the wrapper ---------------------------------------------------------------------------------
 
 
-class _Active:
-    """What :func:`_begin` started and :func:`_end` finishes."""
-
-    __slots__ = ("call", "ctx_token", "metric", "probe", "span", "start", "token")
-
-    call: _Call
-    ctx_token: object | None
-    metric: dict[str, str]
-    probe: _ProbedStats | None
-    span: Span
-    start: float
-    token: Token[_Call | None]
-
-
-def _begin(state: _State, spec: _Spec, obj: Any, args: Any, kwargs: Any) -> _Active:
-    memory = _memory_of(spec.kind, obj)
-    probe = None if memory is None else _probe(memory, state)
-    if probe is not None and spec.kind == "content_cache":
-        _probe_cache(obj, probe)
-    tenant = spec.tenant(obj, args, kwargs)
-    tenant = tenant if isinstance(tenant, str) else None
+def _begin(
+    state: _State, spec: _Spec, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> _Call:
+    memory = spec.memory_of(obj)
+    tenant = spec.tenant_of(obj, args, kwargs)
+    if not isinstance(tenant, str):
+        tenant = None
     attrs: dict[str, Any] = {"langmem.api": spec.api}
-    if probe is not None:
-        attrs["langmem.tier"] = probe.tier
+    call = _Call()
+    if memory is not None:
+        probe = call.probe = _probe(memory, state)
+        if spec.is_cache:
+            _probe_cache(obj, probe)
+            attrs["langmem.cache.namespace"] = obj.namespace
+        attrs["langmem.tier"] = tier = probe.tier
+        metric = spec.metric.get(tier)
+        if metric is None:
+            metric = spec.metric.setdefault(tier, {"op": spec.op, "langmem.tier": tier})
+    else:
+        call.probe = None
+        metric = {"op": spec.op}
     if tenant is not None:
         attrs["langmem.tenant"] = tenant
-    if spec.kind == "content_cache":
-        attrs["langmem.cache.namespace"] = obj.namespace
+        if state.tenant_in_metrics:
+            metric = {**metric, "langmem.tenant": tenant}
     if state.include_ids:
-        attrs.update((k, v) for k, v in spec.ids(obj, args, kwargs).items() if isinstance(v, str))
-    active = _Active()
-    active.span = span = state.tracer.start_span("langmem." + spec.op, attributes=attrs)
+        attrs.update(
+            (k, v) for k, v in spec.ids_of(obj, args, kwargs).items() if isinstance(v, str)
+        )
+    call.metric = metric
+    call.tenant = tenant
+    call.counts = None
+    call.span = span = state.tracer.start_span(spec.span_name, attributes=attrs)
     # A no-op tracer's span without a parent is invalid: making it current changes nothing.
-    valid = span.is_recording() or span.get_span_context().is_valid
-    active.ctx_token = state.attach(state.set_span_in_context(span)) if valid else None
-    active.probe = probe
-    active.metric = {"op": spec.op} if probe is None else {"op": spec.op, **probe.attrs}
-    if state.tenant_in_metrics and tenant is not None:
-        active.metric["langmem.tenant"] = tenant
-    active.call = _Call(tenant)
-    active.token = _CURRENT.set(active.call)
-    active.start = time.perf_counter()
-    return active
+    if span.is_recording() or span.get_span_context().is_valid:
+        call.ctx_token = state.attach(state.set_span_in_context(span))
+    else:
+        call.ctx_token = None
+    call.token = _CURRENT.set(call)
+    call.start = _now()
+    return call
 
 
-def _end(
-    state: _State, spec: _Spec, active: _Active, result: Any, exc: BaseException | None
-) -> None:
-    elapsed = time.perf_counter() - active.start
-    _CURRENT.reset(active.token)
-    counts = active.call.counts
-    parent = _CURRENT.get()
-    if parent is not None:  # the caller's span reports what its callees found too
-        for key, n in counts.items():
-            parent.counts[key] = parent.counts.get(key, 0) + n
-    span = active.span
-    context_bundle = exc is None and spec.op == "session.context"
+def _end(state: _State, spec: _Spec, call: _Call, result: Any, exc: BaseException | None) -> None:
+    """Finish the call's span and metrics; never raises (instrumentation must not break the
+    operation)."""
+    elapsed = _now() - call.start
     try:
-        if span.is_recording():
-            if counts:
-                _hit_attributes(span, counts)
-            if context_bundle:
-                span.set_attribute("langmem.context.tokens", result.total_tokens)
-                span.set_attribute("langmem.context.tokens_saved", result.tokens_saved)
-            if exc is not None:
-                span.set_attribute("error.type", _error_type(exc))
-                span.set_status(state.status_error(type(exc).__name__))
-                if state.record_exceptions:
-                    span.record_exception(exc)
-        span.end()
-    finally:
-        if active.ctx_token is not None:
-            state.detach(active.ctx_token)
-    metric = active.metric
-    if exc is not None:
-        metric = {**metric, "error.type": _error_type(exc)}
-    state.duration.record(elapsed, metric)
-    probe = active.probe
-    if probe is not None:
-        probe.observe(spec.op, elapsed)
-        if context_bundle and result.tokens_saved > 0:
-            probe.context_tokens_saved += result.tokens_saved
-            state.counters["tokens_saved"].add(
-                result.tokens_saved, {**active.metric, "source": "context"}
-            )
+        _CURRENT.reset(call.token)
+        counts = call.counts
+        if counts:
+            parent = call.token.old_value
+            if isinstance(parent, _Call):  # the caller's span reports what its callees found
+                mine = parent.counts
+                if mine is None:
+                    mine = parent.counts = {}
+                for key, n in counts.items():
+                    mine[key] = mine.get(key, 0) + n
+        span = call.span
+        context_bundle = exc is None and spec.is_context
+        try:
+            if span.is_recording():
+                if counts:
+                    _hit_attributes(span, counts)
+                if context_bundle:
+                    span.set_attribute("langmem.context.tokens", result.total_tokens)
+                    span.set_attribute("langmem.context.tokens_saved", result.tokens_saved)
+                if exc is not None:
+                    span.set_attribute("error.type", _error_type(exc))
+                    span.set_status(state.status_error(type(exc).__name__))
+                    if state.record_exceptions:
+                        span.record_exception(exc)
+            span.end()
+        finally:
+            if call.ctx_token is not None:
+                state.detach(call.ctx_token)
+        metric = call.metric
+        if exc is not None:
+            metric = {**metric, "error.type": _error_type(exc)}
+        state.duration.record(elapsed, metric)
+        probe = call.probe
+        if probe is not None:
+            probe.observe(spec.op, elapsed)
+            if context_bundle and result.tokens_saved > 0:
+                probe.context_tokens_saved += result.tokens_saved
+                state.counters["tokens_saved"].add(
+                    result.tokens_saved, {**call.metric, "source": "context"}
+                )
+    except Exception:
+        _log.debug("ending the span of %s failed", spec.op, exc_info=True)
 
 
 def _error_type(exc: BaseException) -> str:
@@ -470,40 +507,25 @@ def _hit_attributes(span: Span, counts: dict[str, int]) -> None:
         span.set_attribute("langmem.cache.generated", counts["cache.generated"])
 
 
-def _safe_begin(spec: _Spec, obj: Any, args: Any, kwargs: Any) -> tuple[_State, _Active] | None:
-    state = _STATE
-    if state is None:
-        return None
-    try:
-        return state, _begin(state, spec, obj, args, kwargs)
-    except Exception:  # instrumentation must never break the operation
-        _log.debug("starting the span of %s failed", spec.op, exc_info=True)
-        return None
-
-
-def _safe_end(
-    started: tuple[_State, _Active], spec: _Spec, result: Any, exc: BaseException | None
-) -> None:
-    try:
-        _end(started[0], spec, started[1], result, exc)
-    except Exception:
-        _log.debug("ending the span of %s failed", spec.op, exc_info=True)
-
-
 def _wrap(fn: Callable[..., Any], spec: _Spec) -> Callable[..., Any]:
     if inspect.iscoroutinefunction(fn):
 
         @functools.wraps(fn)
         async def async_wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-            started = _safe_begin(spec, self, args, kwargs)
-            if started is None:
+            state = _STATE
+            if state is None:
+                return await fn(self, *args, **kwargs)
+            try:
+                call = _begin(state, spec, self, args, kwargs)
+            except Exception:  # instrumentation must never break the operation
+                _log.debug("starting the span of %s failed", spec.op, exc_info=True)
                 return await fn(self, *args, **kwargs)
             try:
                 result = await fn(self, *args, **kwargs)
             except BaseException as exc:
-                _safe_end(started, spec, None, exc)
+                _end(state, spec, call, None, exc)
                 raise
-            _safe_end(started, spec, result, None)
+            _end(state, spec, call, result, None)
             return result
 
         wrapper: Callable[..., Any] = async_wrapper
@@ -511,15 +533,20 @@ def _wrap(fn: Callable[..., Any], spec: _Spec) -> Callable[..., Any]:
 
         @functools.wraps(fn)
         def sync_wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-            started = _safe_begin(spec, self, args, kwargs)
-            if started is None:
+            state = _STATE
+            if state is None:
+                return fn(self, *args, **kwargs)
+            try:
+                call = _begin(state, spec, self, args, kwargs)
+            except Exception:
+                _log.debug("starting the span of %s failed", spec.op, exc_info=True)
                 return fn(self, *args, **kwargs)
             try:
                 result = fn(self, *args, **kwargs)
             except BaseException as exc:
-                _safe_end(started, spec, None, exc)
+                _end(state, spec, call, None, exc)
                 raise
-            _safe_end(started, spec, result, None)
+            _end(state, spec, call, result, None)
             return result
 
         wrapper = sync_wrapper
@@ -729,14 +756,7 @@ class LangmemInstrumentor:
                     fn = raw.__func__ if isinstance(raw, classmethod) else raw
                     if getattr(fn, "_langmem_otel", False):
                         continue
-                    spec = _Spec(
-                        kind,
-                        name,
-                        api,
-                        _param(fn, "tenant"),
-                        _param(fn, "user"),
-                        _param(fn, "session"),
-                    )
+                    spec = _Spec(kind, name, api, fn)
                     wrapped = _wrap(fn, spec)
                     setattr(
                         cls, name, classmethod(wrapped) if isinstance(raw, classmethod) else wrapped
@@ -782,12 +802,12 @@ def observed(memory: Any) -> dict[str, Any] | None:
         return None
     probe = _probe(memory, state)
     latency: dict[str, dict[str, float | int]] = {}
-    for op, (window, count) in sorted(probe.latencies.items()):
-        values = sorted(window)
+    for op, window in sorted(probe.latencies.items()):
+        values = sorted(window.durations)
         if not values:
             continue
         latency[op] = {
-            "count": count[0],
+            "count": window.count,
             "p50_ms": _rank(values, 0.50) * 1000,
             "p90_ms": _rank(values, 0.90) * 1000,
             "p99_ms": _rank(values, 0.99) * 1000,
