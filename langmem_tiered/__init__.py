@@ -15,6 +15,14 @@ from .cache import (
     ContentCache,
     cache_digest,
 )
+from .compliance import (
+    AuditEntry,
+    ErasureReport,
+    Handover,
+    RetentionPolicy,
+    RetentionReport,
+    RetentionRules,
+)
 from .compression import VERTICALS, ExtractiveSummarizer, Summarizer, render_summary_prompt
 from .context import BlockProvider, ContextBlock, ContextBundle, ContextRequest
 from .errors import (
@@ -22,6 +30,7 @@ from .errors import (
     DecryptionError,
     EncryptionError,
     EncryptionKeyError,
+    HandoverError,
     InvalidIdError,
     InvalidImportError,
     InvalidInputError,
@@ -76,6 +85,13 @@ from .tokens import (
 from .version import __version__
 
 __all__ = [
+    "AuditEntry",
+    "ErasureReport",
+    "Handover",
+    "HandoverError",
+    "RetentionPolicy",
+    "RetentionReport",
+    "RetentionRules",
     "DecryptionError",
     "EncryptionError",
     "EncryptionKeyError",

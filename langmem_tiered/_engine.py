@@ -37,7 +37,7 @@ from typing import Any
 from ._acompat import Lock, call_sync
 from .cache._content import ContentCache
 from .cache.entries import DEFAULT_CACHE_TTL_SECONDS
-from .compliance.records import AuditEntry, ErasureReport
+from .compliance.records import FOLLOWUP_STATUSES, AuditEntry, ErasureReport, Handover
 from .compliance.redaction import PolicySet, RedactionPolicy
 from .compression.extractive import ExtractiveSummarizer
 from .compression.policy import plan_fold
@@ -46,6 +46,7 @@ from .compression.protocol import Summarizer
 from .context import BlockProvider, ContextBlock, ContextBundle, ContextRequest, compose
 from .errors import (
     ConfigurationError,
+    HandoverError,
     InvalidInputError,
     InvalidMessageError,
     MemoryClosedError,
@@ -156,6 +157,8 @@ class TieredMemory:
         extract_facts: False turns background fact extraction off.
         multi_valued_keys: Fact keys whose values accumulate (e.g. ``allergies``).
         facts_in_context: Put the user's current facts in every composed context.
+        handover_in_context: Put the session's latest human handover (open, or its summary and
+            resolution) in every composed context.
         embedder: Embeds recall items for semantic search: an :class:`~langmem_tiered.recall.
             Embedder`, ``"auto"`` (the offline :class:`~langmem_tiered.recall.LocalEmbedder`
             when ``langmem-tiered[embeddings]`` is installed), or None (full-text recall only).
@@ -207,6 +210,7 @@ class TieredMemory:
         extract_facts: bool = True,
         multi_valued_keys: Collection[str] = DEFAULT_MULTI_VALUED_KEYS,
         facts_in_context: bool = True,
+        handover_in_context: bool = True,
         embedder: Embedder | str | None = "auto",
         recall: bool = True,
         text_search: str = "auto",
@@ -283,6 +287,8 @@ class TieredMemory:
         self.multi_valued_keys = frozenset(multi_valued_keys)
         if facts_in_context:
             self._providers.insert(0, FactsProvider())
+        if handover_in_context:
+            self._providers.append(HandoverProvider())
         self._embedder: Embedder | None = resolve_embedder(embedder)
         self._vectors: bool | None = None
         self._stale_models: list[str] = []
@@ -1349,12 +1355,14 @@ class TieredMemory:
                 return (None, None)
             tokens.append(f"{provider.name}={token}")
         store = self._ready()
-        last_seq, state_version, summary_version, updated_at = store.context_versions(key)
+        versions = store.context_versions(key)
+        last_seq, state_version, summary_version, updated_at, handovers = versions
         material = json.dumps(
             [
                 last_seq,
                 state_version,
                 summary_version,
+                handovers,
                 request.budget_tokens,
                 request.query,
                 input_text,
@@ -1556,6 +1564,46 @@ class TieredMemory:
             pass
         del seen
         return dropped
+
+    def _end_handover(self, key: SessionKey, status: str) -> Handover:
+        store = self._ready()
+        found = store.open_handover(key)
+        if found is None:
+            raise HandoverError(f"no open handover in {key}")
+        row, last_seq = found
+        opened = _handover(row)
+        turns = store.messages(key, after_seq=opened.from_seq)
+        summarizer = self._summarizer or ExtractiveSummarizer(count=self._tokenizer.count)
+        text = ""
+        if turns:
+            prepared = self._for_llm(key.tenant, turns, summarizer)
+            try:
+                text = summarizer.summarize(
+                    "", prepared, self.vertical, max_tokens=self.summary_tokens
+                )
+            except InvalidInputError:
+                raise
+            except Exception as exc:
+                raise SummarizationError(f"handover summary failed: {exc}") from exc
+        closed = store.end_handover(
+            key,
+            opened.handover_id,
+            upto_seq=last_seq,
+            status=status,
+            followup=status in FOLLOWUP_STATUSES,
+            summary=text,
+            tokens=self._tokenizer.count(text),
+            summarizer=summarizer.name,
+        )
+        if closed is None:
+            raise HandoverError(f"the handover of {key} was ended by someone else meanwhile")
+        return _handover(closed)
+
+    def _for_llm(
+        self, tenant: str, messages: Sequence[Message], model: object
+    ) -> Sequence[Message]:
+        """Messages as they may leave for a model (the ``llm`` stage of redaction)."""
+        return messages
 
     def _clear(self, key: SessionKey) -> int:
         store = self._ready()
@@ -1813,6 +1861,46 @@ class Session:
         """
         return self.memory._clear(self.key)
 
+    def begin_handover(self, operator_id: str) -> Handover:
+        """A human operator takes over the session: record their turns with
+        ``add_message(role="operator", name=operator_id, ...)`` until :meth:`end_handover`.
+
+        While the handover is open, composed contexts carry a ``handover`` block saying so.
+        Raises :class:`HandoverError` if one is open already.
+        """
+        operator_id = check_id("operator_id", operator_id)
+        store = self.memory._ready()
+        row = store.begin_handover(self.key, operator_id)
+        if row is None:
+            raise HandoverError(f"{self!r} already has an open handover")
+        return _handover(row)
+
+    def end_handover(self, resolution_status: str) -> Handover:
+        """The operator hands the session back: summarize what happened since
+        :meth:`begin_handover` (through the memory's summarizer), close the handover with
+        ``resolution_status`` and ``requires_followup`` (True for ``escalated`` and
+        ``pending``). Composed contexts then carry the handover summary as the ``handover``
+        block, so the AI resumes knowing what the operator did.
+
+        Raises :class:`HandoverError` if no handover is open, :class:`InvalidInputError` for a
+        malformed status (lower-case word: letters, digits, ``_``, ``-``; at most 32).
+        """
+        if not isinstance(resolution_status, str) or not _STATUS_RE.match(resolution_status):
+            raise InvalidInputError(
+                f"resolution_status must be a lower-case word, got {resolution_status!r}"
+            )
+        return self.memory._end_handover(self.key, resolution_status)
+
+    def handover(self) -> Handover | None:
+        """The session's latest handover (open or ended), or None."""
+        found = self.handovers(limit=1)
+        return found[0] if found else None
+
+    def handovers(self, limit: int = 100) -> list[Handover]:
+        """The session's handovers, newest first."""
+        store = self.memory._ready()
+        return [_handover(row) for row in store.handovers(self.key, limit)]
+
 
 class UserHandle:
     """One user of a tenant: the temporal facts known about them, across sessions."""
@@ -2002,6 +2090,57 @@ class FactsProvider:
     def cache_token(self, request: ContextRequest) -> str:
         store = request.memory._ready()
         return str(store.fact_version(request.tenant, request.user))
+
+
+class HandoverProvider:
+    """The ``handover`` block: an operator has the session, or what they did and how it ended.
+
+    Its cache token is constant: the engine's context stamp already reads the session's
+    handover versions in the same lookup as the others.
+    """
+
+    name = "handover"
+
+    def provide(self, request: ContextRequest) -> ContextBlock | None:
+        memory = request.memory
+        store = memory._ready()
+        key = SessionKey(request.tenant, request.user, request.session)
+        rows = store.handovers(key, 1)
+        if not rows:
+            return None
+        h = _handover(rows[0])
+        if h.ended_at is None:
+            text = f"A human operator ({h.operator_id}) took over this conversation at {h.started_at:%Y-%m-%d %H:%M} UTC and still has it."
+        else:
+            followup = " Follow-up required." if h.requires_followup else ""
+            text = f"A human operator ({h.operator_id}) handled this conversation from {h.started_at:%Y-%m-%d %H:%M} to {h.ended_at:%Y-%m-%d %H:%M} UTC. Resolution: {h.resolution_status}.{followup}"
+            if h.summary:
+                text += (
+                    """
+"""
+                    + h.summary
+                )
+        tokens = memory._tokenizer.count(text)
+        return ContextBlock(
+            name="handover",
+            text=text,
+            tokens=tokens,
+            min_tokens=min(tokens, request.budget_tokens // 5),
+            metadata={"handover_id": h.handover_id, "requires_followup": h.requires_followup},
+        )
+
+    def cache_token(self, request: ContextRequest) -> str:
+        return ""
+
+
+_STATUS_RE = re.compile("^[a-z][a-z0-9_-]{0,31}$")
+
+
+def _handover(row: Sequence[Any]) -> Handover:
+    return Handover.model_validate(dict(zip(_HANDOVER_FIELDS, row, strict=True)))
+
+
+_HANDOVER_FIELDS = tuple(Handover.model_fields)
 
 
 def _words(text: str) -> set[str]:

@@ -21,6 +21,7 @@ the standard exceptions keeps working::
     │   └── SummarizationError                 a summarizer failed; summary_upto_seq stays
     ├── RecordNotFoundError (KeyError)
     ├── MemoryClosedError                      the memory object was closed
+    ├── HandoverError                          begin with one open / end with none open
     ├── RedactionError                         PII redaction failed (bad input to the redactor)
     │   └── RedactionPolicyError (ConfigurationError)  an invalid redaction policy or pattern
     └── EncryptionError                        field encryption at rest
@@ -41,6 +42,7 @@ __all__ = [
     "DecryptionError",
     "EncryptionError",
     "EncryptionKeyError",
+    "HandoverError",
     "InvalidIdError",
     "InvalidImportError",
     "InvalidInputError",
@@ -159,6 +161,10 @@ class DecryptionError(EncryptionError):
     not a token at all."""
 
 
+class HandoverError(LangmemError):
+    """A handover cannot begin (one is open) or end (none is open) in this session."""
+
+
 for _cls in (
     LangmemError,
     ConfigurationError,
@@ -181,5 +187,6 @@ for _cls in (
     EncryptionError,
     EncryptionKeyError,
     DecryptionError,
+    HandoverError,
 ):
     _cls.__module__ = "langmem_tiered"

@@ -3,6 +3,13 @@
 import langmem_tiered
 
 EXPECTED = {
+    "AuditEntry",
+    "ErasureReport",
+    "Handover",
+    "HandoverError",
+    "RetentionPolicy",
+    "RetentionReport",
+    "RetentionRules",
     "DecryptionError",
     "EncryptionError",
     "EncryptionKeyError",

@@ -40,6 +40,7 @@ RENAMES: dict[str, str] = {
     "AsyncSession": "Session",
     "AsyncUserHandle": "UserHandle",
     "AsyncFactsProvider": "FactsProvider",
+    "AsyncHandoverProvider": "HandoverProvider",
     "AsyncRecallProvider": "RecallProvider",
     "AsyncContentCache": "ContentCache",
     "AsyncAdmin": "Admin",

@@ -9,6 +9,17 @@ from __future__ import annotations
 
 from .crypto import PREFIX as CIPHER_PREFIX
 from .crypto import FieldCipher
+from .records import (
+    DEFAULT_RETENTION,
+    FOLLOWUP_STATUSES,
+    AuditEntry,
+    ErasureReport,
+    Handover,
+    RetentionAction,
+    RetentionPolicy,
+    RetentionReport,
+    RetentionRules,
+)
 from .redaction import (
     DETECTORS,
     CustomPattern,
@@ -24,6 +35,15 @@ from .redaction import (
 )
 
 __all__ = [
+    "DEFAULT_RETENTION",
+    "FOLLOWUP_STATUSES",
+    "AuditEntry",
+    "ErasureReport",
+    "Handover",
+    "RetentionAction",
+    "RetentionPolicy",
+    "RetentionReport",
+    "RetentionRules",
     "CIPHER_PREFIX",
     "DETECTORS",
     "CustomPattern",

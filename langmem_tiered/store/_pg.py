@@ -67,9 +67,7 @@ _SQL_MESSAGES = f"SELECT {_COLUMNS} FROM lmt_messages WHERE {_PK} AND seq > %(af
 _SQL_TAIL = f"\nSELECT s.last_seq,\n       (SELECT min(seq) FROM lmt_messages WHERE {_PK}),\n       m.*\nFROM lmt_sessions s\nLEFT JOIN LATERAL (\n    SELECT {_COLUMNS} FROM lmt_messages WHERE {_PK} ORDER BY seq DESC LIMIT %(n)s\n) m ON true\nWHERE s.{_PK.replace(' AND ', ' AND s.')}\nORDER BY m.seq\n"
 _SQL_GET_STATE = f"SELECT state, state_version FROM lmt_sessions WHERE {_PK}"
 _SQL_VERSIONS = f"SELECT last_seq, state_version FROM lmt_sessions WHERE {_PK}"
-_SQL_CONTEXT_VERSIONS = (
-    f"SELECT last_seq, state_version, summary_version, updated_at FROM lmt_sessions WHERE {_PK}"
-)
+_SQL_CONTEXT_VERSIONS = f"\nSELECT last_seq, state_version, summary_version, updated_at,\n       (SELECT coalesce(max(h.handover_id)::text || ':' || count(h.ended_at), '')\n        FROM lmt_handovers h WHERE h.{_PK.replace(' AND ', ' AND h.')})\nFROM lmt_sessions WHERE {_PK}\n"
 _SQL_BY_IDS = f"SELECT {_COLUMNS} FROM lmt_messages WHERE {_PK} AND message_id = ANY(%(ids)s)"
 _SQL_UPDATE_STATE = """
 INSERT INTO lmt_sessions AS s (tenant_id, user_id, session_id, state, state_version)
@@ -459,12 +457,14 @@ class PostgresStore:
         rows = self._fetch(_SQL_VERSIONS, _key_params(key))
         return (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
 
-    def context_versions(self, key: SessionKey) -> tuple[int, int, int, datetime | None]:
-        """``(last_seq, state_version, summary_version, updated_at)``: one primary-key lookup."""
+    def context_versions(self, key: SessionKey) -> tuple[int, int, int, datetime | None, str]:
+        """``(last_seq, state_version, summary_version, updated_at, handovers)``: one primary-key
+        lookup; ``handovers`` changes when a handover begins or ends."""
         rows = self._fetch(_SQL_CONTEXT_VERSIONS, _key_params(key))
         if not rows:
-            return (0, 0, 0, None)
-        return (int(rows[0][0]), int(rows[0][1]), int(rows[0][2]), rows[0][3])
+            return (0, 0, 0, None, "")
+        row = rows[0]
+        return (int(row[0]), int(row[1]), int(row[2]), row[3], str(row[4]))
 
     def messages_by_ids(self, key: SessionKey, ids: Sequence[str]) -> dict[str, Message]:
         """Stored messages of the session with these ids."""
@@ -1041,6 +1041,52 @@ class PostgresStore:
         return self._fetch(
             compliance_sql.SQL_AUDIT_LIST, {"tenant": tenant, "action": action, "limit": limit}
         )
+
+    def begin_handover(self, key: SessionKey, operator: str) -> tuple[Any, ...] | None:
+        """Open a handover from the session's last seq; None if one is open already."""
+        params = {**_key_params(key), "operator": operator}
+        try:
+            rows = self._fetch(compliance_sql.SQL_BEGIN_HANDOVER, params)
+        except StoreError as exc:
+            if isinstance(exc.__cause__, psycopg.errors.UniqueViolation):
+                return None
+            raise
+        return rows[0]
+
+    def open_handover(self, key: SessionKey) -> tuple[tuple[Any, ...], int] | None:
+        """The open handover's row and the session's last seq, or None."""
+        rows = self._fetch(compliance_sql.SQL_OPEN_HANDOVER, _key_params(key))
+        return (rows[0][:-1], int(rows[0][-1])) if rows else None
+
+    def end_handover(
+        self,
+        key: SessionKey,
+        handover_id: int,
+        *,
+        upto_seq: int,
+        status: str,
+        followup: bool,
+        summary: str,
+        tokens: int,
+        summarizer: str,
+    ) -> tuple[Any, ...] | None:
+        """Close the open handover ``handover_id``; None if it was closed meanwhile."""
+        params = {
+            **_key_params(key),
+            "id": handover_id,
+            "upto": upto_seq,
+            "status": status,
+            "followup": followup,
+            "summary": summary,
+            "tokens": tokens,
+            "summarizer": summarizer,
+        }
+        rows = self._fetch(compliance_sql.SQL_END_HANDOVER, params)
+        return rows[0] if rows else None
+
+    def handovers(self, key: SessionKey, limit: int = 100) -> list[tuple[Any, ...]]:
+        """The session's handovers, newest first."""
+        return self._fetch(compliance_sql.SQL_HANDOVERS, {**_key_params(key), "limit": limit})
 
     def ping(self) -> bool:
         try:

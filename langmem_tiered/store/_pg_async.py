@@ -99,9 +99,12 @@ ORDER BY m.seq
 """
 _SQL_GET_STATE = f"SELECT state, state_version FROM lmt_sessions WHERE {_PK}"
 _SQL_VERSIONS = f"SELECT last_seq, state_version FROM lmt_sessions WHERE {_PK}"
-_SQL_CONTEXT_VERSIONS = (
-    f"SELECT last_seq, state_version, summary_version, updated_at FROM lmt_sessions WHERE {_PK}"
-)
+_SQL_CONTEXT_VERSIONS = f"""
+SELECT last_seq, state_version, summary_version, updated_at,
+       (SELECT coalesce(max(h.handover_id)::text || ':' || count(h.ended_at), '')
+        FROM lmt_handovers h WHERE h.{_PK.replace(" AND ", " AND h.")})
+FROM lmt_sessions WHERE {_PK}
+"""
 _SQL_BY_IDS = f"SELECT {_COLUMNS} FROM lmt_messages WHERE {_PK} AND message_id = ANY(%(ids)s)"
 _SQL_UPDATE_STATE = """
 INSERT INTO lmt_sessions AS s (tenant_id, user_id, session_id, state, state_version)
@@ -590,12 +593,14 @@ class AsyncPostgresStore:
         rows = await self._fetch(_SQL_VERSIONS, _key_params(key))
         return (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
 
-    async def context_versions(self, key: SessionKey) -> tuple[int, int, int, datetime | None]:
-        """``(last_seq, state_version, summary_version, updated_at)``: one primary-key lookup."""
+    async def context_versions(self, key: SessionKey) -> tuple[int, int, int, datetime | None, str]:
+        """``(last_seq, state_version, summary_version, updated_at, handovers)``: one primary-key
+        lookup; ``handovers`` changes when a handover begins or ends."""
         rows = await self._fetch(_SQL_CONTEXT_VERSIONS, _key_params(key))
         if not rows:
-            return 0, 0, 0, None
-        return int(rows[0][0]), int(rows[0][1]), int(rows[0][2]), rows[0][3]
+            return 0, 0, 0, None, ""
+        row = rows[0]
+        return int(row[0]), int(row[1]), int(row[2]), row[3], str(row[4])
 
     async def messages_by_ids(self, key: SessionKey, ids: Sequence[str]) -> dict[str, Message]:
         """Stored messages of the session with these ids."""
@@ -1208,6 +1213,54 @@ class AsyncPostgresStore:
         return await self._fetch(
             compliance_sql.SQL_AUDIT_LIST, {"tenant": tenant, "action": action, "limit": limit}
         )
+
+    # -- handovers --------------------------------------------------------------------------
+
+    async def begin_handover(self, key: SessionKey, operator: str) -> tuple[Any, ...] | None:
+        """Open a handover from the session's last seq; None if one is open already."""
+        params = {**_key_params(key), "operator": operator}
+        try:
+            rows = await self._fetch(compliance_sql.SQL_BEGIN_HANDOVER, params)
+        except StoreError as exc:
+            if isinstance(exc.__cause__, psycopg.errors.UniqueViolation):
+                return None
+            raise
+        return rows[0]
+
+    async def open_handover(self, key: SessionKey) -> tuple[tuple[Any, ...], int] | None:
+        """The open handover's row and the session's last seq, or None."""
+        rows = await self._fetch(compliance_sql.SQL_OPEN_HANDOVER, _key_params(key))
+        return (rows[0][:-1], int(rows[0][-1])) if rows else None
+
+    async def end_handover(
+        self,
+        key: SessionKey,
+        handover_id: int,
+        *,
+        upto_seq: int,
+        status: str,
+        followup: bool,
+        summary: str,
+        tokens: int,
+        summarizer: str,
+    ) -> tuple[Any, ...] | None:
+        """Close the open handover ``handover_id``; None if it was closed meanwhile."""
+        params = {
+            **_key_params(key),
+            "id": handover_id,
+            "upto": upto_seq,
+            "status": status,
+            "followup": followup,
+            "summary": summary,
+            "tokens": tokens,
+            "summarizer": summarizer,
+        }
+        rows = await self._fetch(compliance_sql.SQL_END_HANDOVER, params)
+        return rows[0] if rows else None
+
+    async def handovers(self, key: SessionKey, limit: int = 100) -> list[tuple[Any, ...]]:
+        """The session's handovers, newest first."""
+        return await self._fetch(compliance_sql.SQL_HANDOVERS, {**_key_params(key), "limit": limit})
 
     async def ping(self) -> bool:
         try:

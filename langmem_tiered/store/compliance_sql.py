@@ -96,3 +96,54 @@ WHERE tenant_id = %(tenant)s AND (%(action)s::text IS NULL OR action = %(action)
 ORDER BY audit_id DESC
 LIMIT %(limit)s
 """
+
+# -- handovers ------------------------------------------------------------------------------
+
+HANDOVER_COLUMNS = (
+    "handover_id, operator_id, started_at, from_seq, ended_at, upto_seq, resolution_status, "
+    "requires_followup, summary, token_count, summarizer"
+)
+
+SQL_BEGIN_HANDOVER = f"""
+WITH s AS (
+    INSERT INTO lmt_sessions AS s (tenant_id, user_id, session_id)
+    VALUES (%(t)s, %(u)s, %(s)s)
+    ON CONFLICT (tenant_id, user_id, session_id) DO UPDATE SET updated_at = now()
+    RETURNING last_seq
+)
+INSERT INTO lmt_handovers (tenant_id, user_id, session_id, operator_id, from_seq)
+SELECT %(t)s, %(u)s, %(s)s, %(operator)s, s.last_seq FROM s
+RETURNING {HANDOVER_COLUMNS}
+"""
+
+SQL_OPEN_HANDOVER = f"""
+SELECT {HANDOVER_COLUMNS}, (SELECT last_seq FROM lmt_sessions
+                            WHERE tenant_id = %(t)s AND user_id = %(u)s AND session_id = %(s)s)
+FROM lmt_handovers
+WHERE tenant_id = %(t)s AND user_id = %(u)s AND session_id = %(s)s AND ended_at IS NULL
+"""
+
+SQL_END_HANDOVER = f"""
+WITH h AS (
+    UPDATE lmt_handovers
+    SET ended_at = now(), upto_seq = %(upto)s, resolution_status = %(status)s,
+        requires_followup = %(followup)s, summary = %(summary)s, token_count = %(tokens)s,
+        summarizer = %(summarizer)s
+    WHERE tenant_id = %(t)s AND user_id = %(u)s AND session_id = %(s)s
+      AND handover_id = %(id)s AND ended_at IS NULL
+    RETURNING {HANDOVER_COLUMNS}
+), touched AS (
+    -- a composed context depends on the handover: its stamp reads updated_at
+    UPDATE lmt_sessions SET updated_at = now()
+    WHERE tenant_id = %(t)s AND user_id = %(u)s AND session_id = %(s)s
+      AND EXISTS (SELECT 1 FROM h)
+)
+SELECT * FROM h
+"""
+
+SQL_HANDOVERS = f"""
+SELECT {HANDOVER_COLUMNS} FROM lmt_handovers
+WHERE tenant_id = %(t)s AND user_id = %(u)s AND session_id = %(s)s
+ORDER BY handover_id DESC
+LIMIT %(limit)s
+"""
