@@ -20,6 +20,7 @@ from redis.crc import key_slot
 
 from langmem_tiered import (
     AsyncRedisTier,
+    AsyncTieredMemory,
     ConfigurationError,
     Message,
     RedisTier,
@@ -187,6 +188,33 @@ def test_memory_end_to_end_on_cluster(cluster_memory: TieredMemory) -> None:
     assert "hello 0" in bundle.to_text() and "Dr. Gustavo" in bundle.to_text()
     assert sessions[0].context(query="hello", budget_tokens=500) == bundle  # composed-context cache
     assert sessions[1].state()["doctor"] == "Dr. Gustavo"
+
+
+async def test_async_memory_on_cluster_url(
+    postgres_url: str, schema: str, redis_cluster_url: str, redis_cluster_prefix: str
+) -> None:
+    memory = await AsyncTieredMemory.connect(
+        postgres_url=postgres_url,
+        redis_url=redis_cluster_url,
+        schema=schema,
+        redis_prefix=redis_cluster_prefix,
+        window_size=10,
+    )
+    try:
+        assert memory.hot_tier.cluster  # type: ignore[attr-defined]
+        sessions = [memory.session("clinic", f"user-{i}", "chat") for i in range(4)]
+        stored = {
+            s.key: await s.add_messages([{"role": "user", "content": "hi"}]) for s in sessions
+        }
+        hits = memory.stats()["hot_hits"]
+        for session in sessions:
+            assert await session.recent(5) == stored[session.key]
+        assert memory.stats()["hot_hits"] == hits + len(sessions)
+        assert await memory.hot_tier.ping()
+        keys = await memory.hot_tier.user_keys("clinic")
+        assert len(keys) == 2 * len(sessions)  # meta and window of each session
+    finally:
+        await memory.close()
 
 
 def test_content_cache_batches_in_several_slots(cluster_memory: TieredMemory) -> None:
