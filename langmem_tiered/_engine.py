@@ -29,16 +29,26 @@ import uuid
 from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from os import PathLike
+from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote
 
 from ._acompat import Lock, call_sync
 from .cache._content import ContentCache
 from .cache.entries import DEFAULT_CACHE_TTL_SECONDS
-from .compliance.records import FOLLOWUP_STATUSES, AuditEntry, ErasureReport, Handover
-from .compliance.redaction import PolicySet, RedactionPolicy
+from .compliance.records import (
+    FOLLOWUP_STATUSES,
+    AuditEntry,
+    ErasureReport,
+    Handover,
+    RetentionPolicy,
+    RetentionReport,
+    RetentionRules,
+)
+from .compliance.redaction import PolicySet, RedactionPolicy, Redactor, names_from_facts
 from .compression.extractive import ExtractiveSummarizer
 from .compression.policy import plan_fold
 from .compression.prompts import VERTICALS
@@ -219,6 +229,7 @@ class TieredMemory:
         recall_rrf_k: float = 10.0,
         recall_candidates: int = 100,
         redaction: PolicySet | RedactionPolicy | None = None,
+        retention: RetentionRules | RetentionPolicy | None = None,
     ) -> None:
         if postgres_url is not None and path is not None:
             raise ConfigurationError("give postgres_url or path (embedded server), not both")
@@ -308,6 +319,11 @@ class TieredMemory:
         if redaction is not None and (not isinstance(redaction, PolicySet)):
             raise ConfigurationError("redaction is a RedactionPolicy or a PolicySet")
         self._redaction: PolicySet | None = redaction
+        if isinstance(retention, RetentionPolicy):
+            retention = RetentionRules(verticals={vertical: retention})
+        if retention is not None and (not isinstance(retention, RetentionRules)):
+            raise ConfigurationError("retention is a RetentionPolicy or RetentionRules")
+        self.retention: RetentionRules = retention or RetentionRules()
         self.pii_counts: dict[str, int] = {}
         "PII detections redacted before storage, per type, since this object was created."
         self._fingerprint = json.dumps(
@@ -1565,6 +1581,157 @@ class TieredMemory:
         del seen
         return dropped
 
+    def gc(
+        self,
+        *,
+        tenant: str | None = None,
+        dry_run: bool = False,
+        archive_dir: str | PathLike[str] | None = None,
+        now: datetime | None = None,
+        batch: int = 100,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> RetentionReport:
+        """Apply the retention policies (``retention=`` of the memory; by default those of
+        :data:`~langmem_tiered.compliance.DEFAULT_RETENTION` for its vertical) to every tenant,
+        or one.
+
+        A session unchanged for the policy's ``days`` is deleted (every tier), anonymized (its
+        messages, summaries, handover summaries and state rewritten with every PII detector
+        and the user's known names; kept and marked, so later runs skip it) or archived (its
+        JSONL export written to ``archive_dir/<tenant>/...jsonl.gz``, then deleted). Each
+        session is handled in its own transaction, and only if it has not changed since the
+        cut-off, so a run is idempotent and an interrupted run is resumed by running again.
+        Each tenant's run is logged in the audit trail (``retention``) with its counts.
+
+        Args:
+            tenant: Only this tenant.
+            dry_run: Count what would be done, change nothing (logged as a dry run).
+            archive_dir: Folder of the archives; required when a policy archives.
+            now: The reference time (default: now), for tests and back-dated runs.
+            batch: Sessions read per page.
+            progress: Called as ``progress("retention", done, total)``.
+        """
+        if tenant is not None:
+            tenant = check_id("tenant", tenant)
+        if not isinstance(batch, int) or not 1 <= batch <= 10000:
+            raise InvalidInputError("batch must be an int in 1..10000")
+        store = self._ready()
+        now = now or datetime.now(timezone.utc)
+        tenants = [tenant] if tenant is not None else store.retention_tenants()
+        policies = {t: self.retention.for_tenant(t, self.vertical) for t in tenants}
+        if (
+            not dry_run
+            and archive_dir is None
+            and any((p.action == "archive" for p in policies.values()))
+        ):
+            raise ConfigurationError("a retention policy archives: give archive_dir")
+        request_id = uuid.uuid4()
+        done_by: dict[str, int] = {"delete": 0, "anonymize": 0, "archive": 0}
+        messages = 0
+        archives: list[str] = []
+        plan: list[tuple[str, RetentionPolicy, datetime, int]] = []
+        for t, policy in policies.items():
+            cutoff = now - timedelta(days=policy.days)
+            skip = policy.action == "anonymize"
+            count, _ = store.expired_count(t, cutoff, skip_anonymized=skip)
+            if count:
+                plan.append((t, policy, cutoff, count))
+        total = sum((c for *_, c in plan))
+        done = 0
+        if progress is not None:
+            progress("retention", 0, total)
+        for t, policy, cutoff, count in plan:
+            details: dict[str, Any] = {
+                "policy": policy.model_dump(mode="json"),
+                "cutoff": cutoff.isoformat(),
+                "sessions": count,
+            }
+            audit_id = store.audit_begin(
+                t, "retention", request_id, dry_run=dry_run, details=details
+            )
+            handled = skipped = tenant_messages = 0
+            try:
+                after = ("", "")
+                skip = policy.action == "anonymize"
+                while True:
+                    page = store.expired_page(
+                        t, cutoff, skip_anonymized=skip, after=after, limit=batch
+                    )
+                    if not page:
+                        break
+                    after = (page[-1][0].user, page[-1][0].session)
+                    for key, n in page:
+                        ok = True
+                        if dry_run:
+                            pass
+                        elif policy.action == "anonymize":
+                            ok = self._anonymize(key, cutoff)
+                        else:
+                            if policy.action == "archive":
+                                assert archive_dir is not None
+                                path = _archive_path(Path(archive_dir), key)
+                                path.parent.mkdir(parents=True, exist_ok=True)
+                                self.export_jsonl(
+                                    path, tenant=key.tenant, user=key.user, session=key.session
+                                )
+                                archives.append(str(path))
+                            gone = self._admin().delete_session(
+                                key.tenant, key.user, key.session, before=cutoff
+                            )
+                            ok = gone["sessions"] == 1
+                        if ok:
+                            handled += 1
+                            tenant_messages += n
+                        else:
+                            skipped += 1
+                        done += 1
+                        if progress is not None:
+                            progress("retention", done, total)
+                    if not dry_run:
+                        details.update(handled=handled, skipped=skipped, messages=tenant_messages)
+                        store.audit_finish(t, audit_id, "running", details)
+            except BaseException as exc:
+                details.update(handled=handled, error=type(exc).__name__)
+                store.audit_finish(t, audit_id, "failed", details)
+                raise
+            details.update(handled=handled, skipped=skipped, messages=tenant_messages)
+            store.audit_finish(t, audit_id, "done", details)
+            done_by[policy.action] += handled
+            messages += tenant_messages
+        return RetentionReport(
+            request_id=request_id,
+            dry_run=dry_run,
+            sessions=done_by,
+            messages=messages,
+            archives=archives,
+            tenants=len(plan),
+        )
+
+    def _anonymize(self, key: SessionKey, cutoff: datetime) -> bool:
+        store = self._ready()
+        names = names_from_facts(store.current_facts(key.tenant, key.user))
+
+        def clean(text: str) -> str:
+            return _ANONYMIZER.redact(text, names).text
+
+        rewritten: list[tuple[int, str, str | None]] = []
+        for m in store.messages(key):
+            content = _map_strings(m.content, clean)
+            if content != m.content:
+                rewritten.append((m.seq or 0, json.dumps(content, ensure_ascii=False), None))
+        summaries = [(s.version, clean(s.text)) for s in store.summaries(key)]
+        handovers = [(int(row[0]), clean(row[8])) for row in store.handovers(key) if row[8]]
+        state = _map_strings(store.get_state(key).state, clean)
+        ok = store.anonymize_session(
+            key, cutoff, messages=rewritten, summaries=summaries, handovers=handovers, state=state
+        )
+        if ok:
+            self._hot(key, "drop", writing=True)
+            self._dirty.discard(key)
+            if self._recall:
+                self._schedule_job("index", key, self._index_job)
+        return ok
+
     def _end_handover(self, key: SessionKey, status: str) -> Handover:
         store = self._ready()
         found = store.open_handover(key)
@@ -1613,6 +1780,29 @@ class TieredMemory:
         if done is not _SKIPPED:
             self._hot(key, "put_state", HotState({}, state_version), writing=True)
         return removed
+
+
+_ANONYMIZER = Redactor(RedactionPolicy(where="both"))
+"Every detector: what retention's ``anonymize`` applies, whatever the tenant's own policy."
+
+
+def _map_strings(value: Any, fn: Callable[[str], str]) -> Any:
+    """``value`` (JSON data) with ``fn`` applied to every string in it (keys kept)."""
+    if isinstance(value, str):
+        return fn(value)
+    if isinstance(value, list):
+        return [_map_strings(v, fn) for v in value]
+    if isinstance(value, dict):
+        return {k: _map_strings(v, fn) for k, v in value.items()}
+    return value
+
+
+def _archive_path(base: Path, key: SessionKey) -> Path:
+    """``base/<tenant>/<user>~<session>~<digest>.jsonl.gz``: readable, bounded, collision-free."""
+    digest = hashlib.sha256("\x00".join((key.tenant, key.user, key.session)).encode()).hexdigest()
+    tenant = quote(key.tenant, safe="")[:100] + "~" + digest[:8]
+    name = f"{quote(key.user, safe='')[:60]}~{quote(key.session, safe='')[:60]}~{digest[:16]}"
+    return base / tenant / f"{name}.jsonl.gz"
 
 
 def _owned(key: SessionKey, tenant: str, user: str | None) -> bool:

@@ -26,6 +26,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from os import PathLike
 from pathlib import Path
 from typing import IO, Any, cast
@@ -232,13 +233,17 @@ class Admin:
             facts=handle.facts(),
         )
 
-    def delete_session(self, tenant: str, user: str, session: str) -> dict[str, int]:
+    def delete_session(
+        self, tenant: str, user: str, session: str, *, before: datetime | None = None
+    ) -> dict[str, int]:
         key = SessionKey(tenant, user, session)
         memory = self._memory
         store = self._store()
         memory.flush(timeout=30.0)
-        params = {"t": tenant, "u": user, "s": session}
+        params = {"t": tenant, "u": user, "s": session, "before": before}
         row = store._fetch(q.SQL_DELETE_SESSION, params)[0]
+        if before is not None and (not row[0]):
+            return {"sessions": 0, "messages": 0, "summaries": 0, "recall_items": 0, "hot_keys": 0}
         dropped = memory._hot(key, "drop", writing=True)
         memory._dirty.discard(key)
         memory._unsummarized.pop(key, None)

@@ -25,6 +25,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from os import PathLike
 from pathlib import Path
 from typing import IO, Any, cast
@@ -239,13 +240,17 @@ class AsyncAdmin:
 
     # -- delete ----------------------------------------------------------------------------
 
-    async def delete_session(self, tenant: str, user: str, session: str) -> dict[str, int]:
+    async def delete_session(
+        self, tenant: str, user: str, session: str, *, before: datetime | None = None
+    ) -> dict[str, int]:
         key = SessionKey(tenant, user, session)
         memory = self._memory
         store = await self._store()
         await memory.flush(timeout=30.0)  # no background job of it writes afterwards
-        params = {"t": tenant, "u": user, "s": session}
+        params = {"t": tenant, "u": user, "s": session, "before": before}
         row = (await store._fetch(q.SQL_DELETE_SESSION, params))[0]
+        if before is not None and not row[0]:  # changed since: retention leaves it
+            return {"sessions": 0, "messages": 0, "summaries": 0, "recall_items": 0, "hot_keys": 0}
         dropped = await memory._hot(key, "drop", writing=True)
         memory._dirty.discard(key)
         memory._unsummarized.pop(key, None)

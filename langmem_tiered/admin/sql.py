@@ -127,16 +127,26 @@ SQL_SESSION_INFO = (
 # One statement, one snapshot: the counts are read before the rows go. Messages, summaries and
 # handovers go with the session row (ON DELETE CASCADE); facts are the user's and stay.
 SQL_DELETE_SESSION = f"""
-WITH counts AS (
+WITH target AS (
+    -- locked, so an append racing a retention run waits and then finds the session gone;
+    -- %(before)s: only if the session has not changed since (retention)
+    SELECT 1 FROM lmt_sessions
+    WHERE {_PK} AND (%(before)s::timestamptz IS NULL OR updated_at < %(before)s)
+    FOR UPDATE
+), counts AS (
     SELECT (SELECT count(*) FROM lmt_messages WHERE {_PK}) AS messages,
            (SELECT count(*) FROM lmt_summaries WHERE {_PK}) AS summaries
 ), items AS (
     DELETE FROM lmt_recall_items
-    WHERE {_PK} AND kind IN ('message', 'summary') RETURNING 1
+    WHERE {_PK} AND kind IN ('message', 'summary') AND EXISTS (SELECT 1 FROM target)
+    RETURNING 1
 ), gone AS (
-    DELETE FROM lmt_sessions WHERE {_PK} RETURNING 1
+    DELETE FROM lmt_sessions WHERE {_PK} AND EXISTS (SELECT 1 FROM target) RETURNING 1
 )
-SELECT (SELECT count(*) FROM gone), c.messages, c.summaries, (SELECT count(*) FROM items)
+SELECT (SELECT count(*) FROM gone),
+       CASE WHEN EXISTS (SELECT 1 FROM target) THEN c.messages ELSE 0 END,
+       CASE WHEN EXISTS (SELECT 1 FROM target) THEN c.summaries ELSE 0 END,
+       (SELECT count(*) FROM items)
 FROM counts c
 """
 

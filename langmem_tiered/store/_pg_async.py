@@ -1214,6 +1214,92 @@ class AsyncPostgresStore:
             compliance_sql.SQL_AUDIT_LIST, {"tenant": tenant, "action": action, "limit": limit}
         )
 
+    # -- retention ---------------------------------------------------------------------------
+
+    async def retention_tenants(self) -> list[str]:
+        return [str(r[0]) for r in await self._fetch(compliance_sql.SQL_RETENTION_TENANTS, None)]
+
+    async def expired_count(
+        self, tenant: str, cutoff: datetime, *, skip_anonymized: bool
+    ) -> tuple[int, int]:
+        """``(sessions, messages ever stored)`` unchanged since ``cutoff``."""
+        rows = await self._fetch(
+            compliance_sql.SQL_EXPIRED_COUNT,
+            {"tenant": tenant, "cutoff": cutoff, "skip_anonymized": skip_anonymized},
+        )
+        return int(rows[0][0]), int(rows[0][1])
+
+    async def expired_page(
+        self,
+        tenant: str,
+        cutoff: datetime,
+        *,
+        skip_anonymized: bool,
+        after: tuple[str, str] = ("", ""),
+        limit: int = 100,
+    ) -> list[tuple[SessionKey, int]]:
+        """Sessions unchanged since ``cutoff`` after ``after`` in (user, session) order, with
+        their message counts (keyset pages)."""
+        rows = await self._fetch(
+            compliance_sql.SQL_EXPIRED_PAGE,
+            {
+                "tenant": tenant,
+                "cutoff": cutoff,
+                "skip_anonymized": skip_anonymized,
+                "after_user": after[0],
+                "after_session": after[1],
+                "limit": limit,
+            },
+        )
+        return [(SessionKey(tenant, str(u), str(s)), int(n)) for u, s, n in rows]
+
+    async def anonymize_session(
+        self,
+        key: SessionKey,
+        cutoff: datetime,
+        *,
+        messages: Sequence[tuple[int, str, str | None]],
+        summaries: Sequence[tuple[int, str]],
+        handovers: Sequence[tuple[int, str]],
+        state: dict[str, Any],
+    ) -> bool:
+        """Rewrite a session's text (messages ``(seq, content json, ciphertext)``, summaries,
+        handover summaries, state) and mark it anonymized, in one transaction; its message and
+        summary recall items are deleted (to be indexed again from the new text). False, and
+        nothing changed, if the session changed since ``cutoff`` or is anonymized already."""
+        params = _key_params(key)
+        with _store_errors():
+            async with self._pool.connection() as conn, conn.transaction():
+                cur = await conn.execute(
+                    compliance_sql.SQL_LOCK_EXPIRED, {**params, "cutoff": cutoff}
+                )
+                if await cur.fetchone() is None:
+                    return False
+                async with conn.cursor() as c:
+                    if messages:
+                        await c.executemany(
+                            compliance_sql.SQL_ANONYMIZE_MESSAGE,
+                            [
+                                {**params, "seq": seq, "content": content, "content_enc": enc}
+                                for seq, content, enc in messages
+                            ],
+                        )
+                    if summaries:
+                        await c.executemany(
+                            compliance_sql.SQL_ANONYMIZE_SUMMARY,
+                            [{**params, "version": v, "text": t} for v, t in summaries],
+                        )
+                    if handovers:
+                        await c.executemany(
+                            compliance_sql.SQL_ANONYMIZE_HANDOVERS,
+                            [{**params, "id": i, "text": t} for i, t in handovers],
+                        )
+                await conn.execute(
+                    compliance_sql.SQL_ANONYMIZE_SESSION,
+                    {**params, "state": json_dumps(state).decode("utf-8")},
+                )
+        return True
+
     # -- handovers --------------------------------------------------------------------------
 
     async def begin_handover(self, key: SessionKey, operator: str) -> tuple[Any, ...] | None:

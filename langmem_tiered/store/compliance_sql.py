@@ -85,7 +85,9 @@ RETURNING audit_id, started_at
 """
 
 SQL_AUDIT_FINISH = """
-UPDATE lmt_audit SET status = %(status)s, details = %(details)s, finished_at = now()
+UPDATE lmt_audit
+SET status = %(status)s, details = %(details)s,
+    finished_at = CASE WHEN %(status)s = 'running' THEN NULL ELSE now() END
 WHERE tenant_id = %(tenant)s AND audit_id = %(audit_id)s
 """
 
@@ -146,4 +148,61 @@ SELECT {HANDOVER_COLUMNS} FROM lmt_handovers
 WHERE tenant_id = %(t)s AND user_id = %(u)s AND session_id = %(s)s
 ORDER BY handover_id DESC
 LIMIT %(limit)s
+"""
+
+# -- retention ----------------------------------------------------------------------------
+
+SQL_RETENTION_TENANTS = "SELECT DISTINCT tenant_id FROM lmt_sessions ORDER BY tenant_id"
+
+SQL_EXPIRED_COUNT = """
+SELECT count(*), coalesce(sum(last_seq), 0)
+FROM lmt_sessions
+WHERE tenant_id = %(tenant)s AND updated_at < %(cutoff)s
+  AND (%(skip_anonymized)s = false OR retention IS NULL)
+"""
+
+SQL_EXPIRED_PAGE = """
+SELECT s.user_id, s.session_id,
+       (SELECT count(*) FROM lmt_messages m
+        WHERE m.tenant_id = s.tenant_id AND m.user_id = s.user_id AND m.session_id = s.session_id)
+FROM lmt_sessions s
+WHERE s.tenant_id = %(tenant)s AND s.updated_at < %(cutoff)s
+  AND (%(skip_anonymized)s = false OR s.retention IS NULL)
+  AND (s.user_id, s.session_id) > (%(after_user)s, %(after_session)s)
+ORDER BY s.user_id, s.session_id
+LIMIT %(limit)s
+"""
+
+SQL_LOCK_EXPIRED = """
+SELECT 1 FROM lmt_sessions
+WHERE tenant_id = %(t)s AND user_id = %(u)s AND session_id = %(s)s
+  AND updated_at < %(cutoff)s AND retention IS NULL
+FOR UPDATE
+"""
+
+SQL_ANONYMIZE_MESSAGE = """
+UPDATE lmt_messages SET content = %(content)s::json, content_enc = %(content_enc)s
+WHERE tenant_id = %(t)s AND user_id = %(u)s AND session_id = %(s)s AND seq = %(seq)s
+"""
+
+SQL_ANONYMIZE_SUMMARY = """
+UPDATE lmt_summaries SET text = %(text)s, text_enc = NULL
+WHERE tenant_id = %(t)s AND user_id = %(u)s AND session_id = %(s)s AND version = %(version)s
+"""
+
+SQL_ANONYMIZE_HANDOVERS = """
+UPDATE lmt_handovers SET summary = %(text)s, summary_enc = NULL
+WHERE tenant_id = %(t)s AND user_id = %(u)s AND session_id = %(s)s AND handover_id = %(id)s
+"""
+
+SQL_ANONYMIZE_SESSION = """
+WITH items AS (
+    DELETE FROM lmt_recall_items
+    WHERE tenant_id = %(t)s AND user_id = %(u)s AND session_id = %(s)s
+      AND kind IN ('message', 'summary')
+)
+UPDATE lmt_sessions
+SET state = %(state)s::jsonb, state_version = state_version + 1,
+    summary_version = summary_version + 1, retention = 'anonymized', recall_upto_seq = 0
+WHERE tenant_id = %(t)s AND user_id = %(u)s AND session_id = %(s)s
 """
