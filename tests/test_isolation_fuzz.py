@@ -165,6 +165,9 @@ class Ledger:
     namespaces: dict[str, set[str]] = field(default_factory=dict)
     examples: itertools.count[int] = field(default_factory=itertools.count)
 
+    def __repr__(self) -> str:  # hypothesis prints the fixtures of a failing example
+        return f"Ledger({len(self.owner)} markers, {len(self.sessions)} sessions)"
+
     def marker(self, level: str, owner: tuple[str, ...]) -> str:
         value = "lmk" + secrets.token_hex(8)
         self.owner[value] = (level, owner)
