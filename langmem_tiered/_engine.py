@@ -39,6 +39,7 @@ from urllib.parse import quote
 from ._acompat import Lock, call_sync
 from .cache._content import ContentCache
 from .cache.entries import DEFAULT_CACHE_TTL_SECONDS
+from .compliance.crypto import FieldCipher
 from .compliance.records import (
     FOLLOWUP_STATUSES,
     AuditEntry,
@@ -48,7 +49,7 @@ from .compliance.records import (
     RetentionReport,
     RetentionRules,
 )
-from .compliance.redaction import PolicySet, RedactionPolicy, Redactor, names_from_facts
+from .compliance.redaction import PolicySet, RedactionPolicy, Redactor, Stage, names_from_facts
 from .compression.extractive import ExtractiveSummarizer
 from .compression.policy import plan_fold
 from .compression.prompts import VERTICALS
@@ -89,10 +90,11 @@ from .recall._recall import (
     recall,
     vectors_ready,
 )
-from .recall.embedders import Embedder, resolve_embedder
+from .recall.embedders import Embedder, LocalEmbedder, resolve_embedder
 from .recall.items import check_config
 from .recall.model import RecallHit
 from .store._pg import PostgresStore
+from .store.compliance_sql import SEALED_FIELDS
 from .store.embedded import default_data_path, start_embedded
 from .tiers._inprocess import InProcessTier
 from .tiers._redis import RedisTier
@@ -230,6 +232,7 @@ class TieredMemory:
         recall_candidates: int = 100,
         redaction: PolicySet | RedactionPolicy | None = None,
         retention: RetentionRules | RetentionPolicy | None = None,
+        encryption: FieldCipher | Sequence[str] | None = None,
     ) -> None:
         if postgres_url is not None and path is not None:
             raise ConfigurationError("give postgres_url or path (embedded server), not both")
@@ -324,6 +327,17 @@ class TieredMemory:
         if retention is not None and (not isinstance(retention, RetentionRules)):
             raise ConfigurationError("retention is a RetentionPolicy or RetentionRules")
         self.retention: RetentionRules = retention or RetentionRules()
+        if encryption is not None and (not isinstance(encryption, FieldCipher)):
+            if isinstance(encryption, (str, bytes)) or not isinstance(encryption, Sequence):
+                raise ConfigurationError("encryption is a FieldCipher or a list of Fernet keys")
+            encryption = FieldCipher(list(encryption))
+        self._cipher: FieldCipher | None = encryption
+        if redaction is not None and encryption is None:
+            keeping = [redaction.default, *redaction.tenants.values()]
+            if any((p.keep_original and p.applies("storage") for p in keeping)):
+                raise ConfigurationError(
+                    "a redaction policy keeps originals: give encryption keys to store them"
+                )
         self.pii_counts: dict[str, int] = {}
         "PII detections redacted before storage, per type, since this object was created."
         self._fingerprint = json.dumps(
@@ -397,6 +411,9 @@ class TieredMemory:
                 assert self.path is not None
                 url = call_sync(start_embedded, self.path)
             store = PostgresStore(url, schema=self._schema, max_size=self._pool_max_size)
+            store.cipher = self._cipher
+            if self._cipher is not None:
+                store.index_redactor = self._redact_for_index
             store.open()
             self._store = store
 
@@ -839,13 +856,18 @@ class TieredMemory:
 
     def _redact_for_storage(self, tenant: str, message: Message) -> Message:
         """The message with PII redacted from its text by the tenant's policy ("storage")."""
+        return self._redact_message(tenant, "storage", message)
+
+    def _redact_message(self, tenant: str, stage: Stage, message: Message) -> Message:
+        """The message with PII redacted from its text parts by the tenant's policy for
+        ``stage``, detections counted in :attr:`pii_counts`."""
         policies = self._redaction
-        if policies is None or not policies.policy_for(tenant).applies("storage"):
+        if policies is None or not policies.policy_for(tenant).applies(stage):
             return message
         found: dict[str, int] = {}
 
         def clean(text: str) -> str:
-            result = policies.redact(tenant, "storage", text)
+            result = policies.redact(tenant, stage, text)
             for kind, n in result.counts.items():
                 found[kind] = found.get(kind, 0) + n
             return result.text
@@ -865,10 +887,32 @@ class TieredMemory:
                 self.pii_counts[kind] = self.pii_counts.get(kind, 0) + n
         return message.model_copy(update={"content": new, "token_count": None})
 
+    def _keeps_original(self, tenant: str) -> bool:
+        policies = self._redaction
+        if policies is None:
+            return False
+        policy = policies.policy_for(tenant)
+        return policy.keep_original and policy.applies("storage")
+
+    def _redact_for_index(self, tenant: str, text: str, names: Sequence[str] = ()) -> str:
+        """Recall text when encryption is on: the full-text index and the embeddings are built
+        from redacted text (the tenant's policy, or every detector without one), never from
+        the plaintext that is encrypted."""
+        policies = self._redaction
+        if policies is not None and policies.policy_for(tenant).where != "off":
+            return policies.redactor_for(tenant).redact(text, names).text
+        return _ANONYMIZER.redact(text, names).text
+
     def _prepare(
-        self, items: Sequence[Message | Mapping[str, Any]], tenant: str = ""
+        self,
+        items: Sequence[Message | Mapping[str, Any]],
+        tenant: str = "",
+        originals: dict[str, Any] | None = None,
     ) -> list[Message]:
-        """Validate, redact (by the tenant's policy) and token-count a batch. No I/O."""
+        """Validate, redact (by the tenant's policy) and token-count a batch. No I/O.
+
+        ``originals`` receives the content of each message that redaction changed, by id,
+        when the tenant's policy keeps originals (they are stored encrypted)."""
         if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Sequence):
             raise InvalidMessageError("add_messages takes a list of messages")
         messages: list[Message] = []
@@ -879,7 +923,10 @@ class TieredMemory:
                 raise InvalidMessageError(f"message id {message.id!r} appears twice in one batch")
             seen.add(message.id)
             check_message_for_write(message, self.max_message_bytes)
-            message = self._redact_for_storage(tenant, message)
+            redacted = self._redact_for_storage(tenant, message)
+            if originals is not None and redacted is not message and self._keeps_original(tenant):
+                originals[message.id] = message.content
+            message = redacted
             if message.token_count is None:
                 message = message.model_copy(update={"token_count": self._count_tokens(message)})
             messages.append(message)
@@ -891,12 +938,13 @@ class TieredMemory:
     def _append(
         self, key: SessionKey, items: Sequence[Message | Mapping[str, Any]]
     ) -> list[Message]:
-        messages = self._prepare(items, key.tenant)
+        originals: dict[str, Any] = {}
+        messages = self._prepare(items, key.tenant, originals)
         store = self._ready()
         if not messages:
             return []
         try:
-            results = store.append(key, messages)
+            results = store.append(key, messages, originals or None)
             stored: list[Message] = []
             fresh: list[Message] = []
             for message, (_, seq, created_at, inserted) in zip(messages, results, strict=True):
@@ -951,13 +999,15 @@ class TieredMemory:
         self._hot(key, "fill", last_seq, lo, messages[-window:], writing=False)
         return messages[-n:]
 
-    def _messages(self, key: SessionKey, after_seq: int | None, limit: int | None) -> list[Message]:
+    def _messages(
+        self, key: SessionKey, after_seq: int | None, limit: int | None, original: bool = False
+    ) -> list[Message]:
         if after_seq is not None and (not isinstance(after_seq, int) or after_seq < 0):
             raise InvalidInputError(f"after_seq must be a non-negative int, got {after_seq!r}")
         if limit is not None and (not isinstance(limit, int) or limit < 0):
             raise InvalidInputError(f"limit must be a non-negative int, got {limit!r}")
         store = self._ready()
-        return store.messages(key, after_seq=after_seq or 0, limit=limit)
+        return store.messages(key, after_seq=after_seq or 0, limit=limit, original=original)
 
     def _state(self, key: SessionKey) -> dict[str, Any]:
         store = self._ready()
@@ -1099,7 +1149,7 @@ class TieredMemory:
             return False
         current = store.current_facts(key.tenant, key.user)
         try:
-            operations = extractor.extract(messages, current)
+            operations = extractor.extract(self._for_llm(key.tenant, messages, extractor), current)
         except Exception as exc:
             raise ModelError(f"fact extractor {extractor.name} failed: {exc}") from exc
         changes = [
@@ -1209,7 +1259,7 @@ class TieredMemory:
             try:
                 text = summarizer.summarize(
                     previous.text if previous else "",
-                    plan.fold,
+                    self._for_llm(key.tenant, plan.fold, summarizer),
                     self.vertical,
                     max_tokens=self._summary_budget(key.tenant),
                 )
@@ -1491,11 +1541,13 @@ class TieredMemory:
         return self._residue(tenant, user)
 
     def audit_log(
-        self, tenant: str, *, action: str | None = None, limit: int = 100
+        self, tenant: str | None, *, action: str | None = None, limit: int = 100
     ) -> list[AuditEntry]:
-        """The tenant's audit trail, newest first (erasures, retention runs, key rotations)."""
+        """The tenant's audit trail, newest first (erasures, retention runs); ``None``: the
+        entries of the whole store (key rotations)."""
         store = self._ready()
-        rows = store.audit_entries(check_id("tenant", tenant), action, limit)
+        scope = "" if tenant is None else check_id("tenant", tenant)
+        rows = store.audit_entries(scope, action, limit)
         names = tuple(AuditEntry.model_fields)
         return [AuditEntry.model_validate(dict(zip(names, row, strict=True))) for row in rows]
 
@@ -1707,6 +1759,69 @@ class TieredMemory:
             tenants=len(plan),
         )
 
+    def rotate_keys(
+        self,
+        *,
+        encrypt_plaintext: bool = False,
+        batch: int = 500,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> dict[str, int]:
+        """Re-encrypt every sealed field (message content and kept originals, summaries,
+        handover summaries, fact values and their digests) with the first key of
+        ``encryption=``, in keyset pages of ``batch`` rows, each page one transaction. Run it
+        after putting a new key first; drop the old key once it has finished. Idempotent and
+        resumable (rows already current are skipped).
+
+        ``encrypt_plaintext`` also seals fields stored before encryption was switched on, then
+        rebuilds the recall index from redacted text (its items held the plaintext).
+
+        Returns rows rewritten per table. Logged in the audit trail (``audit_log(None)``).
+        """
+        if self._cipher is None:
+            raise ConfigurationError("rotate_keys needs encryption keys (encryption=)")
+        if not isinstance(batch, int) or not 1 <= batch <= 10000:
+            raise InvalidInputError("batch must be an int in 1..10000")
+        store = self._ready()
+        self.flush(timeout=60.0)
+        request_id = uuid.uuid4()
+        details: dict[str, Any] = {
+            "encrypt_plaintext": encrypt_plaintext,
+            "keys": self._cipher.key_count,
+        }
+        audit_id = store.audit_begin("", "rotate_keys", request_id, dry_run=False, details=details)
+        changed: dict[str, int] = {}
+        try:
+            for table in SEALED_FIELDS:
+                total = store.count_rows(table)
+                after: tuple[Any, ...] | None = None
+                scanned = 0
+                changed[table] = 0
+                if progress is not None:
+                    progress(table, 0, total)
+                while True:
+                    after, n, c = store.reseal_page(
+                        table, after, limit=batch, encrypt_plaintext=encrypt_plaintext
+                    )
+                    scanned += n
+                    changed[table] += c
+                    if progress is not None:
+                        progress(table, min(scanned, total), total)
+                    if after is None:
+                        break
+            if encrypt_plaintext and any(changed.values()):
+                store.reset_recall_index()
+                self.backfill(progress=progress)
+        except BaseException as exc:
+            store.audit_finish(
+                "",
+                audit_id,
+                "failed",
+                {**details, "rewritten": changed, "error": type(exc).__name__},
+            )
+            raise
+        store.audit_finish("", audit_id, "done", {**details, "rewritten": changed})
+        return changed
+
     def _anonymize(self, key: SessionKey, cutoff: datetime) -> bool:
         store = self._ready()
         names = names_from_facts(store.current_facts(key.tenant, key.user))
@@ -1714,11 +1829,10 @@ class TieredMemory:
         def clean(text: str) -> str:
             return _ANONYMIZER.redact(text, names).text
 
-        rewritten: list[tuple[int, str, str | None]] = []
+        rewritten: list[tuple[int, Any]] = []
         for m in store.messages(key):
             content = _map_strings(m.content, clean)
-            if content != m.content:
-                rewritten.append((m.seq or 0, json.dumps(content, ensure_ascii=False), None))
+            rewritten.append((m.seq or 0, content))
         summaries = [(s.version, clean(s.text)) for s in store.summaries(key)]
         handovers = [(int(row[0]), clean(row[8])) for row in store.handovers(key) if row[8]]
         state = _map_strings(store.get_state(key).state, clean)
@@ -1769,8 +1883,30 @@ class TieredMemory:
     def _for_llm(
         self, tenant: str, messages: Sequence[Message], model: object
     ) -> Sequence[Message]:
-        """Messages as they may leave for a model (the ``llm`` stage of redaction)."""
-        return messages
+        """Messages as they may leave for a model: redacted by the tenant's policy when it
+        redacts at the ``llm`` stage and the model is not one of the offline ones shipped
+        with the package (whose text never leaves the process)."""
+        if not self._redacts_for(tenant, model):
+            return messages
+        return [self._redact_message(tenant, "llm", m) for m in messages]
+
+    def _text_for_llm(self, tenant: str, text: str, model: object) -> str:
+        """``text`` as it may leave for a model (embedder queries and documents)."""
+        policies = self._redaction
+        if policies is None or not self._redacts_for(tenant, model):
+            return text
+        result = policies.redact(tenant, "llm", text)
+        if result.counts:
+            with self._bg_lock:
+                for kind, n in result.counts.items():
+                    self.pii_counts[kind] = self.pii_counts.get(kind, 0) + n
+        return result.text
+
+    def _redacts_for(self, tenant: str, model: object) -> bool:
+        policies = self._redaction
+        if policies is None or not policies.policy_for(tenant).applies("llm"):
+            return False
+        return not isinstance(model, _OFFLINE_MODELS)
 
     def _clear(self, key: SessionKey) -> int:
         store = self._ready()
@@ -1782,6 +1918,9 @@ class TieredMemory:
         return removed
 
 
+_OFFLINE_MODELS = (ExtractiveSummarizer, RuleBasedExtractor, LocalEmbedder)
+"""Models shipped with the package that run in this process: text given to them stays here,
+so the ``llm`` redaction stage does not apply to them."""
 _ANONYMIZER = Redactor(RedactionPolicy(where="both"))
 "Every detector: what retention's ``anonymize`` applies, whatever the tenant's own policy."
 
@@ -1898,9 +2037,15 @@ class Session:
         stored = self.memory._append(self.key, [message if message is not None else fields])
         return stored[0]
 
-    def messages(self, after_seq: int | None = None, limit: int | None = None) -> list[Message]:
-        """The full durable history from Postgres, in seq order."""
-        return self.memory._messages(self.key, after_seq, limit)
+    def messages(
+        self, after_seq: int | None = None, limit: int | None = None, *, original: bool = False
+    ) -> list[Message]:
+        """The full durable history from Postgres, in seq order.
+
+        ``original=True`` returns messages as they were written where the tenant's redaction
+        policy keeps originals (stored encrypted); otherwise, and by default, as stored.
+        """
+        return self.memory._messages(self.key, after_seq, limit, original)
 
     def recent(self, n: int = 20) -> list[Message]:
         """The last ``n`` messages, from the hot tier when it provably has them."""

@@ -576,7 +576,11 @@ class _Checker:
                 top = record.seq if isinstance(record, MessageRecord) else record.upto_seq
                 if top > last:
                     raise self._fail(number, f"seq {top} is after the session's last_seq {last}")
-                if isinstance(record, MessageRecord) and record.content_enc is None:
+                if (
+                    isinstance(record, MessageRecord)
+                    and record.content_enc is None
+                    and not isinstance(record.content, dict)
+                ):
                     try:
                         check_message_for_write(record.message(), self._max_bytes)
                     except InvalidInputError as exc:
@@ -803,7 +807,7 @@ class _ImportWriter:
                 )
                 for r in mine
             ]
-            params = AsyncPostgresStore._draft_params(self._tenant, user, drafts)
+            params = (await self._memory._ready())._draft_params(self._tenant, user, drafts)
             cur = await conn.execute(recall_sql.SQL_ADD_ITEMS, params)
             rows = await cur.fetchall()
             self._embed.extend((self._tenant, user, int(i), str(t)) for i, t in rows)

@@ -246,6 +246,13 @@ class MessageRecord(_Record):
             if self.content is not None:
                 raise ValueError("an encrypted message has JSON null content")
             content: Any = ""
+        elif isinstance(self.content, dict):
+            # sealed in place by encryption at rest: {"$enc": token[, "$orig": token]}
+            if set(self.content) - {"$enc", "$orig"} or not all(
+                isinstance(v, str) and v.startswith("lmt1:") for v in self.content.values()
+            ):
+                raise ValueError("an object content must be encrypted content ($enc/$orig)")
+            content = ""
         else:
             content = self.content
         message = Message(
@@ -269,7 +276,9 @@ class MessageRecord(_Record):
         return Message(
             id=self.id,
             role=self.role,
-            content=self.content if self.content_enc is None else "",
+            content=self.content
+            if self.content_enc is None and isinstance(self.content, (str, list))
+            else "",
             name=self.name,
             tool_calls=self.tool_calls,
             tool_call_id=self.tool_call_id,

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 from collections.abc import Iterable, Sequence
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -47,12 +49,18 @@ class FieldCipher:
     Args:
         keys: Fernet keys (32 url-safe base64-encoded bytes each, as made by
             :meth:`generate_key`), newest first. The first encrypts; all decrypt.
+        digest_key: Secret of :meth:`digest` (the keyed digests that stand in for encrypted
+            fact values, so equal values still compare equal). Keep it when rotating keys;
+            by default it is derived from the *last* (oldest) key, and ``rotate-keys``
+            recomputes the digests when that key is dropped.
 
     Raises:
         EncryptionKeyError: No key, a malformed key, or the same key twice.
     """
 
-    def __init__(self, keys: Sequence[str | bytes]) -> None:
+    def __init__(
+        self, keys: Sequence[str | bytes], *, digest_key: str | bytes | None = None
+    ) -> None:
         if isinstance(keys, (str, bytes)):
             keys = [keys]
         raw = [_as_bytes(k) for k in keys]
@@ -68,6 +76,8 @@ class FieldCipher:
                 raise EncryptionKeyError(
                     f"encryption key #{i} is malformed: expected 32 url-safe base64-encoded bytes"
                 ) from exc
+        secret = _as_bytes(digest_key) if digest_key is not None else raw[-1]
+        self._digest_key = hmac.new(secret, b"langmem-tiered digest v1", hashlib.sha256).digest()
         self._primary = fernets[0]
         self._multi = MultiFernet(fernets)
         self._count = len(fernets)
@@ -76,6 +86,11 @@ class FieldCipher:
     def key_count(self) -> int:
         """How many keys can decrypt."""
         return self._count
+
+    def digest(self, text: str) -> str:
+        """A keyed digest (HMAC-SHA256, hex) of ``text``: equal texts, equal digests; without
+        the key it tells nothing about the text (unlike a plain hash of a phone number)."""
+        return hmac.new(self._digest_key, text.encode("utf-8"), hashlib.sha256).hexdigest()
 
     @staticmethod
     def generate_key() -> str:

@@ -19,10 +19,12 @@ from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+from ..compliance.crypto import FieldCipher
 from ..context.bundle import ContextBlock
 from ..context.compose import ContextRequest
 from ..errors import ConfigurationError, InvalidInputError, ModelError
 from ..models import Message, SessionKey, check_json_value
+from ..store._pg import unseal_content
 from ..store.recall_sql import search_sql
 from .embedders import check_vectors
 from .items import (
@@ -96,7 +98,7 @@ def embed_items(memory: Any, rows: Sequence[tuple[str, str, int, str]]) -> int:
     if not rows or embedder is None or (not vectors_ready(memory)):
         return 0
     store = memory._ready()
-    texts = [r[3] for r in rows]
+    texts = [memory._text_for_llm(r[0], r[3], embedder) for r in rows]
     try:
         raw = embedder.embed_documents(texts)
     except Exception as exc:
@@ -296,7 +298,7 @@ def recall(
         raise ConfigurationError("vector recall needs an embedder and pgvector")
     if mode != "text" and embedder is not None and vectors_ready(memory):
         try:
-            raw = embedder.embed_query(query)
+            raw = embedder.embed_query(memory._text_for_llm(tenant, query, embedder))
         except Exception as exc:
             raise ModelError(f"embedder {embedder.model_id} failed: {exc}") from exc
         params["q"] = vector_literal(check_vectors(embedder, [raw], 1)[0])
@@ -364,7 +366,7 @@ def recall(
         if len(memory._scope_sizes) >= 10000:
             memory._scope_sizes.clear()
         memory._scope_sizes[scope_key] = rows[0][-3]
-    hits = [_hit(row) for row in rows]
+    hits = [_hit(row, store.cipher) for row in rows]
     if not merge:
         if max_tokens is None:
             return hits[:k]
@@ -378,7 +380,7 @@ def recall(
     return merge_hits(hits, k=k, max_tokens=max_tokens, count=memory._tokenizer.count)
 
 
-def _hit(row: Sequence[Any]) -> RecallHit:
+def _hit(row: Sequence[Any], cipher: FieldCipher | None = None) -> RecallHit:
     (
         item_id,
         kind,
@@ -408,7 +410,7 @@ def _hit(row: Sequence[Any]) -> RecallHit:
         tokens=tokens,
         session=session,
         seqs=seqs,
-        sources=[_source(session, s) for s in sources or ()],
+        sources=[_source(session, s, cipher) for s in sources or ()],
         fact_id=fact_id,
         occurred_at=occurred_at,
         vector_rank=vr,
@@ -421,8 +423,9 @@ def _hit(row: Sequence[Any]) -> RecallHit:
     )
 
 
-def _source(session: str, row: Sequence[Any]) -> SourceMessage:
+def _source(session: str, row: Sequence[Any], cipher: FieldCipher | None = None) -> SourceMessage:
     seq, message_id, role, created_at, metadata, name, content, tool_calls = row
+    content = unseal_content(content, cipher)
     message = Message.model_validate(
         {"id": message_id, "role": role, "name": name, "content": content, "tool_calls": tool_calls}
     )

@@ -19,10 +19,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .._acompat import ASYNC
+from ..compliance.crypto import FieldCipher
 from ..context.bundle import ContextBlock
 from ..context.compose import ContextRequest
 from ..errors import ConfigurationError, InvalidInputError, ModelError
 from ..models import Message, SessionKey, check_json_value
+from ..store._pg_async import unseal_content
 from ..store.recall_sql import search_sql
 from .embedders import check_vectors
 from .items import (
@@ -100,7 +102,7 @@ async def embed_items(memory: Any, rows: Sequence[tuple[str, str, int, str]]) ->
     if not rows or embedder is None or not await vectors_ready(memory):
         return 0
     store = await memory._ready()
-    texts = [r[3] for r in rows]
+    texts = [memory._text_for_llm(r[0], r[3], embedder) for r in rows]
     try:
         raw = await embedder.aembed_documents(texts)
     except Exception as exc:
@@ -301,7 +303,7 @@ async def recall(
         raise ConfigurationError("vector recall needs an embedder and pgvector")
     if mode != "text" and embedder is not None and await vectors_ready(memory):
         try:
-            raw = await embedder.aembed_query(query)
+            raw = await embedder.aembed_query(memory._text_for_llm(tenant, query, embedder))
         except Exception as exc:
             raise ModelError(f"embedder {embedder.model_id} failed: {exc}") from exc
         params["q"] = vector_literal(check_vectors(embedder, [raw], 1)[0])
@@ -373,7 +375,7 @@ async def recall(
         if len(memory._scope_sizes) >= 10_000:
             memory._scope_sizes.clear()
         memory._scope_sizes[scope_key] = rows[0][-3]
-    hits = [_hit(row) for row in rows]
+    hits = [_hit(row, store.cipher) for row in rows]
     if not merge:
         if max_tokens is None:
             return hits[:k]
@@ -387,7 +389,7 @@ async def recall(
     return merge_hits(hits, k=k, max_tokens=max_tokens, count=memory._tokenizer.count)
 
 
-def _hit(row: Sequence[Any]) -> RecallHit:
+def _hit(row: Sequence[Any], cipher: FieldCipher | None = None) -> RecallHit:
     (item_id, kind, session, seq_from, seq_to, fact_id, text, tokens, occurred_at, config, score,
      vr, tr, similarity, source_key, _, invalid_at, sources) = row  # fmt: skip
     seqs = list(range(seq_from, seq_to + 1)) if seq_from is not None and seq_to is not None else []
@@ -399,7 +401,7 @@ def _hit(row: Sequence[Any]) -> RecallHit:
         tokens=tokens,
         session=session,
         seqs=seqs,
-        sources=[_source(session, s) for s in sources or ()],
+        sources=[_source(session, s, cipher) for s in sources or ()],
         fact_id=fact_id,
         occurred_at=occurred_at,
         vector_rank=vr,
@@ -412,8 +414,9 @@ def _hit(row: Sequence[Any]) -> RecallHit:
     )
 
 
-def _source(session: str, row: Sequence[Any]) -> SourceMessage:
+def _source(session: str, row: Sequence[Any], cipher: FieldCipher | None = None) -> SourceMessage:
     seq, message_id, role, created_at, metadata, name, content, tool_calls = row
+    content = unseal_content(content, cipher)
     message = Message.model_validate(
         {
             "id": message_id,

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
@@ -25,10 +26,18 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from ..errors import ConfigurationError, MigrationError, StoreError, StoreUnavailableError
+from ..compliance.crypto import FieldCipher
+from ..compliance.redaction import names_from_facts
+from ..errors import (
+    ConfigurationError,
+    EncryptionKeyError,
+    MigrationError,
+    StoreError,
+    StoreUnavailableError,
+)
 from ..facts.model import Fact
 from ..facts.temporal import FactChange, plan_assert, plan_retract
-from ..models import Message, SessionKey, Summary, json_dumps
+from ..models import Message, SessionKey, Summary, json_dumps, json_loads
 from ..recall.items import ItemDraft
 from ..tiers.base import HotState
 from . import compliance_sql, recall_sql
@@ -153,7 +162,7 @@ def _json_text(value: Any) -> str:
     return json_dumps(value).decode("utf-8")
 
 
-_FACT_COLUMNS = "fact_id, key, value, valid_at, invalid_at, source_session, source_seq_from, source_seq_to, confidence, created_at, created_by"
+_FACT_COLUMNS = "fact_id, key, value, valid_at, invalid_at, source_session, source_seq_from, source_seq_to, confidence, created_at, created_by, value_enc"
 _FACT_NAMES = [
     "id",
     "key",
@@ -176,8 +185,41 @@ _SQL_FACT_VERSION = f"SELECT version FROM lmt_fact_versions WHERE {_USER}"
 _SQL_FACTS_UPTO = f"SELECT facts_upto_seq, last_seq FROM lmt_sessions WHERE {_PK}"
 
 
-def _row_to_fact(row: Sequence[Any]) -> Fact:
-    return Fact.model_validate(dict(zip(_FACT_NAMES, row, strict=True)))
+def _row_to_fact(row: Sequence[Any], cipher: FieldCipher | None = None) -> Fact:
+    """A fact from its row (``value_enc`` last: the value's ciphertext, if encrypted)."""
+    data = dict(zip(_FACT_NAMES, row[:-1], strict=True))
+    if row[-1] is not None:
+        data["value"] = json_loads(_cipher(cipher).decrypt(row[-1]))
+    return Fact.model_validate(data)
+
+
+def _cipher(cipher: FieldCipher | None) -> FieldCipher:
+    if cipher is None:
+        raise EncryptionKeyError("the store holds encrypted fields: configure encryption keys")
+    return cipher
+
+
+ENC = "$enc"
+ORIG = "$orig"
+"""Keys of an encrypted message content: ``{"$enc": token}`` (plus ``"$orig"``, the
+ciphertext of the original when the redaction policy keeps originals). A message's content
+is text or a list of parts, never an object, so the two cannot be confused."""
+
+
+def _open_content(row: Sequence[Any], cipher: FieldCipher | None, original: bool) -> Any:
+    return unseal_content(row[3], cipher, original)
+
+
+def unseal_content(content: Any, cipher: FieldCipher | None, original: bool = False) -> Any:
+    """A message content column's value, opened if it is sealed (encryption at rest)."""
+    if isinstance(content, dict) and ENC in content:
+        token = str(content[ORIG] if original and content.get(ORIG) else content[ENC])
+        return json_loads(_cipher(cipher).decrypt(token))
+    return content
+
+
+def _open_text(text: str, cipher: FieldCipher | None) -> str:
+    return _cipher(cipher).decrypt(text) if FieldCipher.is_encrypted(text) else text
 
 
 def _fact_lock_key(tenant: str, user: str, key: str) -> int:
@@ -185,22 +227,26 @@ def _fact_lock_key(tenant: str, user: str, key: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def _row_to_summary(row: Sequence[Any]) -> Summary:
+def _row_to_summary(row: Sequence[Any], cipher: FieldCipher | None = None) -> Summary:
     names = _SUMMARY_COLUMNS.split(", ")
-    return Summary.model_validate(dict(zip(names, row, strict=True)))
+    data = dict(zip(names, row, strict=True))
+    data["text"] = _open_text(data["text"], cipher)
+    return Summary.model_validate(data)
 
 
 def _key_params(key: SessionKey) -> dict[str, Any]:
     return {"t": key.tenant, "u": key.user, "s": key.session}
 
 
-def _row_to_message(row: Sequence[Any]) -> Message:
+def _row_to_message(
+    row: Sequence[Any], cipher: FieldCipher | None = None, original: bool = False
+) -> Message:
     return Message.model_validate(
         {
             "seq": row[0],
             "id": row[1],
             "role": row[2],
-            "content": row[3],
+            "content": _open_content(row, cipher, original),
             "name": row[4],
             "tool_calls": row[5],
             "tool_call_id": row[6],
@@ -250,6 +296,13 @@ class PostgresStore:
         self._connect_timeout = connect_timeout
         self._attempts = attempts
         self._vector_dims: set[int] = set()
+        self.cipher: FieldCipher | None = None
+        self.index_redactor: Callable[[str, str, Sequence[str]], str] | None = None
+        """``(tenant, text, known names) -> text`` applied to recall items of messages,
+        summaries and facts before they are stored (set by the engine when encryption is on,
+        so the index holds no plaintext of sealed fields)."""
+        """Encryption at rest of message content, summaries and fact values (set by the
+        engine); None stores them in plaintext. Reads open either."""
         self._pool = ConnectionPool(
             url,
             min_size=min_size,
@@ -376,7 +429,36 @@ class PostgresStore:
         rows = self._fetch("SELECT coalesce(max(version), 0) FROM lmt_schema_version", None)
         return int(rows[0][0])
 
-    def append(self, key: SessionKey, messages: Sequence[Message]) -> list[AppendResult]:
+    def _seal_content(self, content: Any, original: Any = None) -> str:
+        """The content column's JSON: plain, or ``{"$enc": ..., "$orig": ...}`` when encrypted."""
+        if self.cipher is None:
+            if original is not None:
+                raise EncryptionKeyError("keeping originals needs encryption keys")
+            return _json_text(content)
+        sealed = {ENC: self.cipher.encrypt(_json_text(content))}
+        if original is not None:
+            sealed[ORIG] = self.cipher.encrypt(_json_text(original))
+        return _json_text(sealed)
+
+    def _seal_value(self, tenant: str, user: str, key: str, value: Any) -> dict[str, Any]:
+        """A fact value's columns: plain JSON, or a keyed digest (so equality and the
+        uniqueness of current values still work) with the ciphertext beside it."""
+        text = _json_text(value)
+        if self.cipher is None:
+            return {"value": text, "value_enc": None}
+        digest = self.cipher.digest("\x00".join((tenant, user, key, text)))
+        return {"value": _json_text({"$digest": digest}), "value_enc": self.cipher.encrypt(text)}
+
+    def seal_text(self, text: str) -> str:
+        """``text`` as stored: its ciphertext when encryption is on."""
+        return text if self.cipher is None else self.cipher.encrypt(text)
+
+    def open_text(self, text: str) -> str:
+        return _open_text(text, self.cipher)
+
+    def append(
+        self, key: SessionKey, messages: Sequence[Message], originals: dict[str, Any] | None = None
+    ) -> list[AppendResult]:
         """Append validated messages atomically; see ``lmt_append`` in migration 0001.
 
         Columns travel as parallel arrays (binary-friendly, no JSON parsing of whole messages
@@ -388,7 +470,7 @@ class PostgresStore:
             key.session,
             [m.id for m in messages],
             [m.role for m in messages],
-            [_json_text(m.content) for m in messages],
+            [self._seal_content(m.content, (originals or {}).get(m.id)) for m in messages],
             [m.name for m in messages],
             [_json_text([c.model_dump() for c in m.tool_calls]) for m in messages],
             [m.tool_call_id for m in messages],
@@ -416,12 +498,20 @@ class PostgresStore:
         return [(r[0], int(r[1]), r[2], bool(r[3])) for r in rows]
 
     def messages(
-        self, key: SessionKey, *, after_seq: int = 0, limit: int | None = None
+        self,
+        key: SessionKey,
+        *,
+        after_seq: int = 0,
+        limit: int | None = None,
+        original: bool = False,
     ) -> list[Message]:
-        """Durable history in seq order."""
+        """Durable history in seq order (``original``: as written, where the redaction policy
+        kept originals)."""
         params = _key_params(key)
         params.update(after=after_seq, limit=limit)
-        return [_row_to_message(r) for r in self._fetch(_SQL_MESSAGES, params)]
+        return [
+            _row_to_message(r, self.cipher, original) for r in self._fetch(_SQL_MESSAGES, params)
+        ]
 
     def tail(self, key: SessionKey, n: int) -> tuple[int, int, list[Message]]:
         """``(last_seq, lowest seq, last n messages)`` read in one snapshot."""
@@ -432,7 +522,11 @@ class PostgresStore:
             return (0, 1, [])
         last_seq = int(rows[0][0])
         lo = int(rows[0][1]) if rows[0][1] is not None else last_seq + 1
-        return (last_seq, lo, [_row_to_message(r[2:]) for r in rows if r[2] is not None])
+        return (
+            last_seq,
+            lo,
+            [_row_to_message(r[2:], self.cipher) for r in rows if r[2] is not None],
+        )
 
     def get_state(self, key: SessionKey) -> HotState:
         rows = self._fetch(_SQL_GET_STATE, _key_params(key))
@@ -470,7 +564,10 @@ class PostgresStore:
         """Stored messages of the session with these ids."""
         params = _key_params(key)
         params["ids"] = list(ids)
-        return {m.id: m for m in map(_row_to_message, self._fetch(_SQL_BY_IDS, params))}
+        return {
+            m.id: m
+            for m in (_row_to_message(r, self.cipher) for r in self._fetch(_SQL_BY_IDS, params))
+        }
 
     def summary_status(self, key: SessionKey) -> tuple[int, int, int]:
         """``(summary_upto_seq, summary_version, tokens not yet summarized)``."""
@@ -521,7 +618,7 @@ class PostgresStore:
             owner=owner,
             expected=expected_version,
             upto=upto_seq,
-            text=text,
+            text=self.seal_text(text),
             tokens=token_count,
             covered=covered_tokens,
             summarizer=summarizer,
@@ -529,7 +626,7 @@ class PostgresStore:
         )
         params["from"] = from_seq
         rows = self._fetch(_SQL_SAVE_SUMMARY, params)
-        return _row_to_summary(rows[0]) if rows else None
+        return _row_to_summary(rows[0], self.cipher) if rows else None
 
     def summary_state(self, key: SessionKey) -> tuple[int, int, int, Summary | None]:
         """``(summary_upto_seq, summary_version, last_seq, latest summary)`` in one snapshot."""
@@ -537,16 +634,18 @@ class PostgresStore:
         if not rows:
             return (0, 0, 0, None)
         row = rows[0]
-        summary = _row_to_summary(row[3:]) if row[3] is not None else None
+        summary = _row_to_summary(row[3:], self.cipher) if row[3] is not None else None
         return (int(row[0]), int(row[1]), int(row[2]), summary)
 
     def latest_summary(self, key: SessionKey) -> Summary | None:
         rows = self._fetch(_SQL_LATEST_SUMMARY, _key_params(key))
-        return _row_to_summary(rows[0]) if rows else None
+        return _row_to_summary(rows[0], self.cipher) if rows else None
 
     def summaries(self, key: SessionKey) -> list[Summary]:
         """Every summary version of the session, oldest first."""
-        return [_row_to_summary(r) for r in self._fetch(_SQL_SUMMARIES, _key_params(key))]
+        return [
+            _row_to_summary(r, self.cipher) for r in self._fetch(_SQL_SUMMARIES, _key_params(key))
+        ]
 
     def apply_facts(
         self,
@@ -585,7 +684,9 @@ class PostgresStore:
                     f"SELECT {_FACT_COLUMNS}, multi FROM lmt_facts WHERE {_USER} AND key = ANY(%(keys)s)",
                     {"t": tenant, "u": user, "keys": keys},
                 )
-                facts = {r[0]: (_row_to_fact(r[:-1]), bool(r[-1])) for r in cur.fetchall()}
+                facts = {
+                    r[0]: (_row_to_fact(r[:-1], self.cipher), bool(r[-1])) for r in cur.fetchall()
+                }
                 changed: list[Fact] = []
                 for change in changes:
                     timeline = [
@@ -606,18 +707,18 @@ class PostgresStore:
                         )
                         row = cur.fetchone()
                         assert row is not None
-                        fact = _row_to_fact(row)
+                        fact = _row_to_fact(row, self.cipher)
                         facts[fact.id] = (fact, facts[fact.id][1])
                         changed.append(fact)
                     if plan.insert is not None:
                         new_valid, new_invalid = plan.insert
                         cur = conn.execute(
-                            f"INSERT INTO lmt_facts (tenant_id, user_id, key, value, multi, valid_at, invalid_at, source_session, source_seq_from, source_seq_to, confidence, created_by) VALUES (%(t)s, %(u)s, %(key)s, %(value)s::jsonb, %(multi)s, %(valid)s, %(invalid)s, %(session)s, %(from)s, %(to)s, %(confidence)s, %(by)s) RETURNING {_FACT_COLUMNS}",
+                            f"INSERT INTO lmt_facts (tenant_id, user_id, key, value, multi, valid_at, invalid_at, source_session, source_seq_from, source_seq_to, confidence, created_by, value_enc) VALUES (%(t)s, %(u)s, %(key)s, %(value)s::jsonb, %(multi)s, %(valid)s, %(invalid)s, %(session)s, %(from)s, %(to)s, %(confidence)s, %(by)s, %(value_enc)s) RETURNING {_FACT_COLUMNS}",
                             {
                                 "t": tenant,
                                 "u": user,
                                 "key": change.key,
-                                "value": json_dumps(change.value).decode("utf-8"),
+                                **self._seal_value(tenant, user, change.key, change.value),
                                 "multi": change.multi,
                                 "valid": new_valid,
                                 "invalid": new_invalid,
@@ -630,7 +731,7 @@ class PostgresStore:
                         )
                         row = cur.fetchone()
                         assert row is not None
-                        fact = _row_to_fact(row)
+                        fact = _row_to_fact(row, self.cipher)
                         facts[fact.id] = (fact, change.multi)
                         changed.append(fact)
                 if changed:
@@ -643,20 +744,20 @@ class PostgresStore:
     def current_facts(self, tenant: str, user: str) -> list[Fact]:
         """The user's current facts: one range scan of a partial index."""
         rows = self._fetch(_SQL_CURRENT_FACTS, {"t": tenant, "u": user})
-        return [_row_to_fact(r) for r in rows]
+        return [_row_to_fact(r, self.cipher) for r in rows]
 
     def current_fact(self, tenant: str, user: str, key: str) -> Fact | None:
         """The current value of a single-valued key: one probe of a unique partial index."""
         rows = self._fetch(_SQL_CURRENT_FACT, {"t": tenant, "u": user, "key": key})
-        return _row_to_fact(rows[0]) if rows else None
+        return _row_to_fact(rows[0], self.cipher) if rows else None
 
     def facts_as_of(self, tenant: str, user: str, at: datetime) -> list[Fact]:
         rows = self._fetch(_SQL_FACTS_AS_OF, {"t": tenant, "u": user, "at": at})
-        return [_row_to_fact(r) for r in rows]
+        return [_row_to_fact(r, self.cipher) for r in rows]
 
     def fact_history(self, tenant: str, user: str, key: str) -> list[Fact]:
         rows = self._fetch(_SQL_FACT_HISTORY, {"t": tenant, "u": user, "key": key})
-        return [_row_to_fact(r) for r in rows]
+        return [_row_to_fact(r, self.cipher) for r in rows]
 
     def fact_version(self, tenant: str, user: str) -> int:
         rows = self._fetch(_SQL_FACT_VERSION, {"t": tenant, "u": user})
@@ -736,6 +837,7 @@ class PostgresStore:
     ) -> list[tuple[int, str]]:
         """Delete the items of ``source_keys`` and store ``drafts`` in one transaction; return
         ``(item_id, text)`` of those inserted."""
+        drafts = self._for_index(tenant, user, drafts)
         params = self._draft_params(tenant, user, drafts)
         with _store_errors():
             with self._pool.connection() as conn, conn.transaction():
@@ -746,6 +848,29 @@ class PostgresStore:
                     return []
                 cur = conn.execute(recall_sql.SQL_ADD_ITEMS, params)
                 return [(int(r[0]), r[1]) for r in cur.fetchall()]
+
+    def _for_index(
+        self, tenant: str, user: str, drafts: Sequence[ItemDraft]
+    ) -> Sequence[ItemDraft]:
+        redact = self.index_redactor
+        sealed = [d for d in drafts if d.kind in ("message", "summary", "fact")]
+        if redact is None or not sealed:
+            return drafts
+        names = names_from_facts(self.current_facts(tenant, user))
+
+        def clean(text: str) -> str:
+            return redact(tenant, text, names)
+
+        return [
+            replace(
+                d,
+                text=clean(d.text),
+                search_text=None if d.search_text is None else clean(d.search_text),
+            )
+            if d.kind in ("message", "summary", "fact")
+            else d
+            for d in drafts
+        ]
 
     @staticmethod
     def _draft_params(tenant: str, user: str, drafts: Sequence[ItemDraft]) -> dict[str, Any]:
@@ -778,6 +903,7 @@ class PostgresStore:
         skipped). ``advance=(session, from_seq, to_seq)`` moves the session's
         ``recall_upto_seq`` with a compare-and-set; None means another process moved it first
         and nothing was stored."""
+        drafts = self._for_index(tenant, user, drafts)
         params = self._draft_params(tenant, user, drafts)
         with _store_errors():
             with self._pool.connection() as conn, conn.transaction():
@@ -860,11 +986,11 @@ class PostgresStore:
 
     def unindexed_summaries(self, key: SessionKey) -> list[Summary]:
         rows = self._fetch(recall_sql.SQL_UNINDEXED_SUMMARIES, _key_params(key))
-        return [_row_to_summary(r) for r in rows]
+        return [_row_to_summary(r, self.cipher) for r in rows]
 
     def unindexed_facts(self, tenant: str, user: str) -> list[Fact]:
         rows = self._fetch(recall_sql.SQL_UNINDEXED_FACTS, {"t": tenant, "u": user})
-        return [_row_to_fact(r) for r in rows]
+        return [_row_to_fact(r, self.cipher) for r in rows]
 
     def search_recall(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         """Run a statement made by :func:`~langmem_tiered.store.recall_sql.search_sql`.
@@ -1084,12 +1210,12 @@ class PostgresStore:
         key: SessionKey,
         cutoff: datetime,
         *,
-        messages: Sequence[tuple[int, str, str | None]],
+        messages: Sequence[tuple[int, Any]],
         summaries: Sequence[tuple[int, str]],
         handovers: Sequence[tuple[int, str]],
         state: dict[str, Any],
     ) -> bool:
-        """Rewrite a session's text (messages ``(seq, content json, ciphertext)``, summaries,
+        """Rewrite a session's text (messages ``(seq, content)``, summaries,
         handover summaries, state) and mark it anonymized, in one transaction; its message and
         summary recall items are deleted (to be indexed again from the new text). False, and
         nothing changed, if the session changed since ``cutoff`` or is anonymized already."""
@@ -1104,25 +1230,104 @@ class PostgresStore:
                         c.executemany(
                             compliance_sql.SQL_ANONYMIZE_MESSAGE,
                             [
-                                {**params, "seq": seq, "content": content, "content_enc": enc}
-                                for seq, content, enc in messages
+                                {**params, "seq": seq, "content": self._seal_content(content)}
+                                for seq, content in messages
                             ],
                         )
                     if summaries:
                         c.executemany(
                             compliance_sql.SQL_ANONYMIZE_SUMMARY,
-                            [{**params, "version": v, "text": t} for v, t in summaries],
+                            [
+                                {**params, "version": v, "text": self.seal_text(t)}
+                                for v, t in summaries
+                            ],
                         )
                     if handovers:
                         c.executemany(
                             compliance_sql.SQL_ANONYMIZE_HANDOVERS,
-                            [{**params, "id": i, "text": t} for i, t in handovers],
+                            [{**params, "id": i, "text": self.seal_text(t)} for i, t in handovers],
                         )
                 conn.execute(
                     compliance_sql.SQL_ANONYMIZE_SESSION,
                     {**params, "state": json_dumps(state).decode("utf-8")},
                 )
         return True
+
+    def reseal_page(
+        self, table: str, after: tuple[Any, ...] | None, *, limit: int, encrypt_plaintext: bool
+    ) -> tuple[tuple[Any, ...] | None, int, int]:
+        """Re-encrypt one keyset page of a table's sealed column with the primary key (and
+        seal plaintext when ``encrypt_plaintext``). Returns ``(next page's start or None,
+        rows read, rows rewritten)``; each page is one transaction, so a run can be resumed."""
+        cipher = _cipher(self.cipher)
+        keys, _ = compliance_sql.SEALED_FIELDS[table]
+        width = 1 + len(keys)
+        if after is None:
+            after = ("", "", *([""] if len(keys) == 3 else []), -1)
+        params: dict[str, Any] = {f"k{i}": v for i, v in enumerate(after)}
+        params["limit"] = limit
+        rows = self._fetch(compliance_sql.sealed_page(table), params)
+        updates: list[dict[str, Any]] = []
+        for row in rows:
+            new = self._resealed(table, row[width:], row[0], row[1], cipher, encrypt_plaintext)
+            if new is not None:
+                updates.append({**{f"k{i}": v for i, v in enumerate(row[:width])}, **new})
+        if updates:
+            statement = compliance_sql.sealed_update(table, fact_value=table == "lmt_facts")
+            with _store_errors():
+                with self._pool.connection() as conn, conn.transaction():
+                    with conn.cursor() as cur:
+                        cur.executemany(statement, updates)
+        following = tuple(rows[-1][:width]) if len(rows) == limit else None
+        return (following, len(rows), len(updates))
+
+    def _resealed(
+        self,
+        table: str,
+        values: Sequence[Any],
+        tenant: str,
+        user: str,
+        cipher: FieldCipher,
+        encrypt_plaintext: bool,
+    ) -> dict[str, Any] | None:
+        """The new column values of one row, or None if it is current."""
+        if table == "lmt_messages":
+            content = values[0]
+            if isinstance(content, dict) and ENC in content:
+                if not any((cipher.needs_rotation(v) for v in content.values())):
+                    return None
+                return {"v": _json_text({k: cipher.rotate(v) for k, v in content.items()})}
+            return {"v": self._seal_content(content)} if encrypt_plaintext else None
+        if table == "lmt_facts":
+            enc, key, value = values
+            if enc is None:
+                if not encrypt_plaintext:
+                    return None
+                text = _json_text(value)
+                enc_new = cipher.encrypt(text)
+            else:
+                text = cipher.decrypt(enc)
+                enc_new = cipher.rotate(enc) if cipher.needs_rotation(enc) else enc
+            digest = cipher.digest("\x00".join((tenant, user, key, text)))
+            if enc_new == enc and isinstance(value, dict) and (value.get("$digest") == digest):
+                return None
+            return {"v": enc_new, "fv": _json_text({"$digest": digest})}
+        text = values[0]
+        if FieldCipher.is_encrypted(text):
+            return {"v": cipher.rotate(text)} if cipher.needs_rotation(text) else None
+        return {"v": cipher.encrypt(text)} if encrypt_plaintext else None
+
+    def count_rows(self, table: str) -> int:
+        """Rows of one of the package's tables (progress totals)."""
+        if table not in compliance_sql.SEALED_FIELDS:
+            raise ValueError(f"not a sealed table: {table}")
+        rows = self._fetch(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)), None)
+        return int(rows[0][0])
+
+    def reset_recall_index(self) -> None:
+        """Drop the recall items of messages, summaries and facts so that they are built
+        again (from redacted text when encryption is on): ``backfill`` re-indexes them."""
+        self._fetch(compliance_sql.SQL_RESET_INDEX, None)
 
     def begin_handover(self, key: SessionKey, operator: str) -> tuple[Any, ...] | None:
         """Open a handover from the session's last seq; None if one is open already."""
@@ -1159,12 +1364,16 @@ class PostgresStore:
             "upto": upto_seq,
             "status": status,
             "followup": followup,
-            "summary": summary,
+            "summary": self.seal_text(summary),
             "tokens": tokens,
             "summarizer": summarizer,
         }
         rows = self._fetch(compliance_sql.SQL_END_HANDOVER, params)
-        return rows[0] if rows else None
+        return self._open_handover(rows[0]) if rows else None
+
+    def _open_handover(self, row: Sequence[Any]) -> tuple[Any, ...]:
+        summary = row[8]
+        return (*row[:8], summary if summary is None else self.open_text(summary), *row[9:])
 
     def handovers(self, key: SessionKey, limit: int = 100) -> list[tuple[Any, ...]]:
         """The session's handovers, newest first."""

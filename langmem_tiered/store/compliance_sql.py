@@ -181,17 +181,17 @@ FOR UPDATE
 """
 
 SQL_ANONYMIZE_MESSAGE = """
-UPDATE lmt_messages SET content = %(content)s::json, content_enc = %(content_enc)s
+UPDATE lmt_messages SET content = %(content)s::json
 WHERE tenant_id = %(t)s AND user_id = %(u)s AND session_id = %(s)s AND seq = %(seq)s
 """
 
 SQL_ANONYMIZE_SUMMARY = """
-UPDATE lmt_summaries SET text = %(text)s, text_enc = NULL
+UPDATE lmt_summaries SET text = %(text)s
 WHERE tenant_id = %(t)s AND user_id = %(u)s AND session_id = %(s)s AND version = %(version)s
 """
 
 SQL_ANONYMIZE_HANDOVERS = """
-UPDATE lmt_handovers SET summary = %(text)s, summary_enc = NULL
+UPDATE lmt_handovers SET summary = %(text)s
 WHERE tenant_id = %(t)s AND user_id = %(u)s AND session_id = %(s)s AND handover_id = %(id)s
 """
 
@@ -205,4 +205,61 @@ UPDATE lmt_sessions
 SET state = %(state)s::jsonb, state_version = state_version + 1,
     summary_version = summary_version + 1, retention = 'anonymized', recall_upto_seq = 0
 WHERE tenant_id = %(t)s AND user_id = %(u)s AND session_id = %(s)s
+"""
+
+# -- key rotation -------------------------------------------------------------------------
+
+SEALED_FIELDS: dict[str, tuple[tuple[str, ...], str]] = {
+    # table: (primary-key columns after tenant_id, the sealed column)
+    "lmt_messages": (("user_id", "session_id", "seq"), "content"),
+    "lmt_summaries": (("user_id", "session_id", "version"), "text"),
+    "lmt_handovers": (("user_id", "session_id", "handover_id"), "summary"),
+    "lmt_facts": (("user_id", "fact_id"), "value_enc"),
+}
+
+
+def sealed_page(table: str) -> sql.Composed:
+    """A keyset page of one table's sealed column: ``(key..., value[, value])``."""
+    keys, column = SEALED_FIELDS[table]
+    cols = [sql.Identifier("tenant_id"), *map(sql.Identifier, keys)]
+    extra = sql.SQL(", key, value") if table == "lmt_facts" else sql.SQL("")
+    return sql.SQL(
+        "SELECT {cols}, {col}{extra} FROM {table} WHERE ({cols}) > ({marks}) "
+        "{not_null} ORDER BY {cols} LIMIT %(limit)s"
+    ).format(
+        # a fact without ciphertext is sealed when encryption is switched on
+        not_null=sql.SQL("" if table == "lmt_facts" else "AND {} IS NOT NULL").format(
+            sql.Identifier(column)
+        ),
+        cols=sql.SQL(", ").join(cols),
+        col=sql.Identifier(column),
+        extra=extra,
+        table=sql.Identifier(table),
+        marks=sql.SQL(", ").join(sql.Placeholder(f"k{i}") for i in range(len(cols))),
+    )
+
+
+def sealed_update(table: str, *, fact_value: bool = False) -> sql.Composed:
+    keys, column = SEALED_FIELDS[table]
+    cols = ["tenant_id", *keys]
+    sets: list[sql.Composable] = [sql.SQL("{} = %(v)s").format(sql.Identifier(column))]
+    if table == "lmt_messages":
+        sets = [sql.SQL("content = %(v)s::json")]
+    if fact_value:
+        sets.append(sql.SQL("value = %(fv)s::jsonb"))
+    return sql.SQL("UPDATE {table} SET {sets} WHERE {where}").format(
+        table=sql.Identifier(table),
+        sets=sql.SQL(", ").join(sets),
+        where=sql.SQL(" AND ").join(
+            sql.SQL("{} = {}").format(sql.Identifier(c), sql.Placeholder(f"k{i}"))
+            for i, c in enumerate(cols)
+        ),
+    )
+
+
+SQL_RESET_INDEX = """
+WITH gone AS (
+    DELETE FROM lmt_recall_items WHERE kind IN ('message', 'summary', 'fact')
+)
+UPDATE lmt_sessions SET recall_upto_seq = 0
 """

@@ -140,7 +140,7 @@ ORDER BY version
 
 SQL_UNINDEXED_FACTS = """
 SELECT f.fact_id, f.key, f.value, f.valid_at, f.invalid_at, f.source_session, f.source_seq_from,
-       f.source_seq_to, f.confidence, f.created_at, f.created_by
+       f.source_seq_to, f.confidence, f.created_at, f.created_by, f.value_enc
 FROM lmt_facts f
 WHERE f.tenant_id = %(t)s AND f.user_id = %(u)s
   AND NOT EXISTS (SELECT 1 FROM lmt_recall_items i

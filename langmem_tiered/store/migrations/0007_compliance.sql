@@ -44,10 +44,7 @@ CREATE TABLE lmt_handovers (
 CREATE UNIQUE INDEX lmt_handovers_open ON lmt_handovers (tenant_id, user_id, session_id)
     WHERE ended_at IS NULL;
 
--- Encryption at rest: the Fernet token of a message's content (content is then JSON null), of
--- a fact's value (value then holds a keyed digest, so equality and uniqueness still work) and
--- of a summary's or handover's text (text then holds the redacted text).
-ALTER TABLE lmt_messages ADD COLUMN content_enc text;
+-- Encryption at rest: a fact's value then holds a keyed digest (so equality and the uniqueness
+-- of current values still work) and value_enc its ciphertext. Message content is sealed in
+-- place ({"$enc": ...}), summaries and handover summaries as 'lmt1:' text.
 ALTER TABLE lmt_facts ADD COLUMN value_enc text;
-ALTER TABLE lmt_summaries ADD COLUMN text_enc text;
-ALTER TABLE lmt_handovers ADD COLUMN summary_enc text;
