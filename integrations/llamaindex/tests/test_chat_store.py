@@ -36,8 +36,12 @@ async def test_store_api(fields: dict[str, Any], aclients: None) -> None:
     assert await store.count_messages("k1", None) == 2
     await store.set_messages("k1", [_msg(9)])
     assert await store.count_messages("k1", None) == 1
+    await store.add_messages("k2", [_msg(0)])
+    assert await store.get_keys() == ["k1", "k2"]
+    # another store object (another process) lists the same keys: they come from Postgres
+    assert await TieredChatStore(**fields).get_keys() == ["k1", "k2"]
     await store.delete_messages("k1")
-    assert await store.get_keys() == ["k1"]
+    assert await store.get_keys() == ["k2"]
     assert await store.count_messages("k1", None) == 0
     # round trip of the config
     assert TieredChatStore.model_validate(store.model_dump()).db_schema == store.db_schema
@@ -64,7 +68,27 @@ async def test_memory_with_tiered_chat_store(fields: dict[str, Any], aclients: N
 
 
 async def test_concurrent_aput_on_memory(fields: dict[str, Any], aclients: None) -> None:
+    """Concurrent ``Memory.aput`` on one session, with flushes: llama-index-core 0.14.25's
+    ``Memory`` takes no lock, so both calls ask to archive the same oldest messages; nothing
+    is lost and the active queue keeps the newest turn."""
     store = TieredChatStore(**fields)
-    memory = Memory.from_defaults(session_id="mem-2", chat_store=store, token_limit=100000)
-    await asyncio.gather(*(memory.aput(_msg(i)) for i in range(20)))
-    assert len(await store.get_messages("mem-2", status=None)) == 20
+    memory = Memory.from_defaults(
+        session_id="mem-2", chat_store=store, token_limit=120, token_flush_size=30
+    )
+    for round_ in range(3):
+        await asyncio.gather(*(memory.aput(_msg(2 * i)) for i in range(round_ * 8, round_ * 8 + 8)))
+        active = await store.get_messages("mem-2")
+        assert active and active[-1].role == "user"
+        assert any(m.role == "user" for m in active)
+    everything = await store.get_messages("mem-2", status=None)
+    assert sorted(texts(everything)) == sorted(texts([_msg(2 * i) for i in range(24)]))
+    assert await memory.aget()
+
+
+async def test_archive_keeps_the_newest_turn(fields: dict[str, Any], aclients: None) -> None:
+    store = TieredChatStore(**fields)
+    await store.add_messages("k3", [_msg(i) for i in range(6)])  # u a u a u a
+    moved = await store.archive_oldest_messages("k3", 100)
+    assert len(moved) == 4
+    assert [m.role for m in await store.get_messages("k3")] == ["user", "assistant"]
+    assert await store.archive_oldest_messages("k3", 1) == []

@@ -109,3 +109,32 @@ def test_memory_cls_from_defaults(fields: dict[str, Any]) -> None:
     assert isinstance(memory, TieredMemory)
     assert memory.token_limit == 3900 - 256
     assert len(memory.get_all()) == 2
+
+
+class _Recording(TieredMemory):
+    """Records what engines pass to get() (configuration only, so still a real memory)."""
+
+    def get(self, input: str | None = None, **kwargs: Any) -> list[ChatMessage]:
+        _SEEN.append(kwargs)
+        return super().get(input, **kwargs)
+
+
+_SEEN: list[dict[str, Any]] = []
+
+
+def test_simple_engine_counts_its_system_prompt(fields: dict[str, Any]) -> None:
+    """SimpleChatEngine measures its prefix messages with memory.tokenizer_fn; get() then
+    leaves room for them."""
+    _SEEN.clear()
+    memory = _Recording(**fields, session="sp-1", token_limit=120)
+    prompt = "You are a careful assistant who answers in one short sentence. " * 3
+    engine = SimpleChatEngine.from_defaults(
+        llm=MockLLM(max_tokens=5), memory=memory, system_prompt=prompt
+    )
+    for i in range(6):
+        engine.chat(f"question {i} " + "about the weather " * 4)
+    initial = _SEEN[-1]["initial_token_count"]
+    assert initial == len(memory.tokenizer_fn(prompt)) > 0
+    seen = memory.get(initial_token_count=initial)
+    assert 0 < len(seen) < len(memory.get()) < len(memory.get_all())
+    assert (seen[0].content or "").startswith("question")

@@ -7,7 +7,13 @@ import threading
 from typing import Any
 
 import pytest
-from langmem_tiered import ConfigurationError, InvalidIdError, InvalidInputError, LangmemError
+from langmem_tiered import (
+    ConfigurationError,
+    InvalidIdError,
+    InvalidInputError,
+    LangmemError,
+)
+from langmem_tiered.tokens import message_tokens
 from llama_index.core.base.llms.types import (
     ChatMessage,
     ImageBlock,
@@ -17,7 +23,12 @@ from llama_index.core.base.llms.types import (
 )
 from llama_index.core.memory import BaseMemory
 
-from llama_index.memory.langmem_tiered import TieredMemory, register_profile
+from llama_index.memory.langmem_tiered import (
+    TieredMemory,
+    close_clients,
+    register_profile,
+    to_core,
+)
 
 from ._helpers import roles, texts
 
@@ -88,16 +99,66 @@ def test_get_composes_within_budget(make_memory: Any) -> None:
     memory._session().remember("city", "Lisbon")
     got = memory.get(input="where do I live?")
     assert "Lisbon" in (got[0].content or "")
-    # a tight budget keeps the newest turns and never starts on an orphaned tool result
+    # a tight budget keeps the newest turns, starts on a user message, and stays within
+    # token_limit - initial_token_count (the core's count: content + framing per message)
     for i in range(30):
         memory.put(ChatMessage(role="user", content=f"message number {i} " + "word " * 20))
-    small = make_memory(session=memory.session, token_limit=400)
-    got = small.get(initial_token_count=100)
-    counted = memory._sync_memory().tokenizer.count
-    assert sum(counted(m.content or "") for m in got) <= 300
-    assert texts(got)[-1].startswith("message number 29")
+        memory.put(ChatMessage(role="assistant", content=f"reply {i} " + "fine " * 7))
+    tokenizer = memory._sync_memory().tokenizer
+    for limit, initial in ((400, 100), (400, 0), (120, 70), (120, 20)):
+        small = make_memory(session=memory.session, token_limit=limit)
+        got = small.get(initial_token_count=initial)
+        body = [m for m in got if m.role != MessageRole.SYSTEM]
+        assert body and (body[0].role == MessageRole.USER or len(body) == 1)
+        assert texts(got)[-1].startswith("reply 29")
+        used = sum(message_tokens(tokenizer, to_core(m)) for m in got)
+        assert used <= limit - initial, (limit, initial, used)
+    # nothing fits: the newest message alone (as ChatMemoryBuffer), so the LLM sees the overflow
+    tiny = make_memory(session=memory.session, token_limit=5)
+    assert texts(tiny.get()) == [texts(memory.get_all())[-1]]
+    assert texts(tiny.get(initial_token_count=5)) == [texts(memory.get_all())[-1]]
     with pytest.raises(InvalidInputError):
-        small.get(initial_token_count=400)
+        tiny.get(initial_token_count=6)
+    with pytest.raises(InvalidInputError):
+        tiny.get(initial_token_count=-1)
+
+
+def test_trimmed_window_never_starts_on_a_tool_result(make_memory: Any) -> None:
+    memory = make_memory()
+    for _ in range(6):
+        memory.put_messages(TOOL_TURN)
+    count = memory._sync_memory().tokenizer.count
+    whole = sum(count(m.content or "") + 5 for m in memory.get_all())
+    for limit in range(20, whole, 7):
+        got = make_memory(session=memory.session, token_limit=limit).get()
+        users = [m for m in got if m.role == MessageRole.USER]
+        assert got[0].role == MessageRole.USER or not users, limit
+        assert got[0].role != MessageRole.TOOL
+        calls = {b.tool_call_id for m in got for b in m.blocks if isinstance(b, ToolCallBlock)}
+        results = [m for m in got if m.role == MessageRole.TOOL]
+        assert all(m.additional_kwargs["tool_call_id"] in calls for m in results)
+
+
+def test_tokenizer_fn_counts_like_the_budget(make_memory: Any) -> None:
+    memory = make_memory()
+    count = memory._sync_memory().tokenizer.count
+    assert len(memory.tokenizer_fn("You are a helpful assistant.")) == count(
+        "You are a helpful assistant."
+    )
+    assert len(memory.tokenizer_fn("")) == 0
+
+
+def test_lazy_clients() -> None:
+    """Creating, serializing, restoring a memory and asking for its tokenizer open nothing (an
+    unreachable server is only noticed on first use)."""
+    memory = TieredMemory(
+        postgres_url="postgresql://nobody@127.0.0.1:9/none", schema="lazy", session="lazy"
+    )
+    again = TieredMemory.from_dict(memory.to_dict())
+    assert again == memory and again.to_dict() == memory.to_dict()
+    assert len(again.tokenizer_fn("hello world")) > 0
+    assert again._sync_memory().store is None  # never opened
+    close_clients()
 
 
 def test_set_and_reset(make_memory: Any) -> None:
@@ -108,6 +169,13 @@ def test_set_and_reset(make_memory: Any) -> None:
     memory.reset()
     assert memory.get_all() == []
     assert memory.get() == []
+
+
+def test_from_defaults_rejects_unknown_arguments(fields: dict[str, Any]) -> None:
+    with pytest.raises(ConfigurationError):
+        TieredMemory.from_defaults(postgress_url="postgresql://x/y", session="x")
+    with pytest.raises(ConfigurationError):
+        TieredMemory(**{**fields, "options": {"tokenizer": object()}}, session="x")
 
 
 def test_from_defaults(make_memory: Any, fields: dict[str, Any]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from langmem_tiered import (
     AsyncTieredMemory,
@@ -14,7 +14,7 @@ from langmem_tiered import (
     TieredMemory,
 )
 
-from ._clients import async_client, sync_client
+from ._clients import async_client, config_key, sync_client
 
 __all__ = ["TieredConfig"]
 
@@ -47,6 +47,12 @@ class TieredConfig(BaseModel):
         default=None,
         description="Name of core options registered with register_profile() (non-JSON objects).",
     )
+
+    @field_validator("options")
+    @classmethod
+    def _json_options(cls, value: dict[str, Any]) -> dict[str, Any]:
+        config_key(value)  # JSON values only: the object must survive to_dict()/from_dict()
+        return value
 
     def __init__(self, **data: Any) -> None:
         try:

@@ -4,6 +4,14 @@
 tier) instead of an in-memory SQLite. A chat-store key is a session id of ``(tenant, user)``.
 Archiving never deletes: every message stays in Postgres, and the number of archived (oldest)
 messages is kept in the session state slot ``llama_index_archived``.
+
+``archive_oldest_messages`` never archives the newest user message and what follows it (the
+invariant ``Memory`` keeps itself): two concurrent ``Memory.aput`` calls on one session both
+ask to archive the same oldest messages (``Memory``'s queue management in llama-index-core
+0.14.25 takes no lock), and the active queue must not end up empty. Calls through one store
+object are serialized per key; the archived count is a session state slot, so two processes
+archiving the same session at the same moment may still over-archive (nothing is lost:
+archived messages stay in Postgres and ``get_messages(key, status=None)`` returns them).
 """
 
 from __future__ import annotations
@@ -11,7 +19,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from llama_index.core.base.llms.types import ChatMessage
+from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore, MessageStatus
 from pydantic import PrivateAttr
 
@@ -29,10 +37,10 @@ ARCHIVED_STATE_SLOT = "llama_index_archived"
 class TieredChatStore(TieredConfig, AsyncDBChatStore):
     """An ``AsyncDBChatStore`` over langmem-tiered (see the module docstring).
 
-    ``get_keys()`` returns the keys this object has used (the core has no session listing).
+    A key is a session id of ``(tenant, user)``; ``get_keys()`` lists the user's sessions that
+    hold messages.
     """
 
-    _keys: set[str] = PrivateAttr(default_factory=set)
     _locks: dict[str, asyncio.Lock] = PrivateAttr(default_factory=dict)
 
     @classmethod
@@ -41,7 +49,6 @@ class TieredChatStore(TieredConfig, AsyncDBChatStore):
 
     def _session(self, key: str) -> AsyncSession:
         self._check_ids(key)
-        self._keys.add(key)
         return self._async_memory().session(self.tenant, self.user, key)
 
     def _lock(self, key: str) -> asyncio.Lock:
@@ -157,7 +164,10 @@ class TieredChatStore(TieredConfig, AsyncDBChatStore):
     async def archive_oldest_messages(self, key: str, n: int) -> list[ChatMessage]:
         async with self._lock(key):
             archived, messages = await self._load(key)
-            moved = messages[archived : archived + max(0, n)]
+            active = messages[archived:]
+            users = [i for i, m in enumerate(active) if m.role == MessageRole.USER]
+            keep_from = users[-1] if users else max(len(active) - 1, 0)
+            moved = active[: max(0, min(n, keep_from))]
             if moved:
                 await self._session(key).update_state(
                     **{ARCHIVED_STATE_SLOT: archived + len(moved)}
@@ -165,4 +175,14 @@ class TieredChatStore(TieredConfig, AsyncDBChatStore):
             return moved
 
     async def get_keys(self) -> list[str]:
-        return sorted(self._keys)
+        """The user's sessions that hold messages, in id order."""
+        self._check_ids()
+        core = self._async_memory()
+        keys: list[str] = []
+        after: tuple[str, str] | None = None
+        while True:
+            page = await core.list_sessions(self.tenant, self.user, limit=500, after=after)
+            keys.extend(info.session for info in page if info.messages)
+            if len(page) < 500:
+                return keys
+            after = page[-1].cursor

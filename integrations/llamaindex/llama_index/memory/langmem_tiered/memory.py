@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from llama_index.core.base.llms.types import ChatMessage, MessageRole
+from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.memory.types import BaseMemory
 from pydantic import Field
 
-from langmem_tiered import AsyncSession, InvalidInputError, Session
+from langmem_tiered import AsyncSession, ConfigurationError, InvalidInputError, Message, Session
 
 from ._config import TieredConfig
 from ._convert import from_core_many, to_core, to_core_many
@@ -20,18 +20,22 @@ __all__ = ["DEFAULT_TOKEN_LIMIT", "TieredMemory"]
 DEFAULT_TOKEN_LIMIT = 30000
 
 
-def _trim_orphans(messages: list[ChatMessage]) -> list[ChatMessage]:
-    """Drop tool results whose call was trimmed away (a provider rejects them)."""
-    out: list[ChatMessage] = []
-    seen_call = False
-    for message in messages:
-        role = MessageRole(message.role)
-        if role in (MessageRole.TOOL, MessageRole.FUNCTION) and not seen_call:
-            continue
-        if role not in (MessageRole.SYSTEM, MessageRole.DEVELOPER):
-            seen_call = True
-        out.append(message)
-    return out
+def _window(messages: list[Message]) -> list[Message]:
+    """Make the composed messages safe to send, as ``ChatMemoryBuffer`` does when it trims.
+
+    After the leading system message(s), the turns start on a user message when there is one
+    (a trimmed window must not open on an assistant reply or a tool result, which providers
+    reject); without a user message, leading tool results (whose call was trimmed) go.
+    """
+    start = next((i for i, m in enumerate(messages) if m.role != "system"), len(messages))
+    head, body = messages[:start], messages[start:]
+    first_user = next((i for i, m in enumerate(body) if m.role == "user"), None)
+    if first_user is not None:
+        body = body[first_user:]
+    else:
+        while body and body[0].role == "tool":
+            body = body[1:]
+    return head + body
 
 
 class TieredMemory(TieredConfig, BaseMemory):
@@ -74,7 +78,16 @@ class TieredMemory(TieredConfig, BaseMemory):
         return "LangmemTieredMemory"
 
     def model_post_init(self, context: Any, /) -> None:
+        super().model_post_init(context)
         self._check_ids(self.session)
+
+    @property
+    def tokenizer_fn(self) -> Callable[[str], Sequence[int]]:
+        """``text -> tokens`` counted with the core memory's tokenizer (what ``get()``'s budget
+        uses). ``SimpleChatEngine`` measures its system prompt with it for
+        ``initial_token_count``; only ``len()`` of the result is meaningful."""
+        count = self._sync_memory().tokenizer.count
+        return lambda text: range(count(text))
 
     @classmethod
     def from_defaults(
@@ -86,11 +99,19 @@ class TieredMemory(TieredConfig, BaseMemory):
         """Create a memory; a non-empty ``chat_history`` replaces the session's history
         (an empty one keeps what is stored, so a restarted engine continues).
 
-        Other keyword arguments are the fields (``postgres_url``, ``session``, ``schema``...).
-        Unknown ones (``llm=`` passed by some engines) are ignored.
+        Other keyword arguments are the fields (``postgres_url``, ``session``, ``schema``...);
+        ``llm=`` (which ``ChatMemoryBuffer.from_defaults`` takes) is accepted and ignored.
+
+        Raises:
+            ConfigurationError: an unknown keyword argument (a misspelt ``postgres_url`` must
+                not silently fall back to the embedded server).
         """
+        kwargs.pop("llm", None)
         known = set(cls.model_fields) | {"schema"}
-        fields = {k: v for k, v in kwargs.items() if k in known}
+        unknown = sorted(set(kwargs) - known)
+        if unknown:
+            raise ConfigurationError(f"{cls.__name__}.from_defaults: unknown arguments {unknown}")
+        fields = dict(kwargs)
         if token_limit is not None:
             fields["token_limit"] = token_limit
         memory = cls(**fields)
@@ -108,11 +129,11 @@ class TieredMemory(TieredConfig, BaseMemory):
 
     def _budget(self, kwargs: dict[str, Any]) -> int:
         initial = kwargs.get("initial_token_count", 0) or 0
-        if not isinstance(initial, int) or initial < 0:
+        if not isinstance(initial, int) or isinstance(initial, bool) or initial < 0:
             raise InvalidInputError("initial_token_count must be a non-negative int")
-        if initial >= self.token_limit:
+        if initial > self.token_limit:
             raise InvalidInputError(
-                f"initial_token_count ({initial}) is not below token_limit ({self.token_limit})"
+                f"initial_token_count ({initial}) exceeds token_limit ({self.token_limit})"
             )
         return self.token_limit - initial
 
@@ -126,20 +147,41 @@ class TieredMemory(TieredConfig, BaseMemory):
     # -- reading ---------------------------------------------------------------------------
 
     def get(self, input: str | None = None, **kwargs: Any) -> list[ChatMessage]:
-        """The composed context for the next LLM call (see the class docstring)."""
+        """The composed context for the next LLM call (see the class docstring).
+
+        Within ``token_limit - initial_token_count`` tokens (the core's tokenizer, framing
+        included); the turns start on a user message when one fits. When no turn fits, the
+        newest message alone is returned (as ``ChatMemoryBuffer`` does), so the model sees the
+        latest input and reports an overflow rather than answering an empty history.
+
+        Raises:
+            InvalidInputError: ``initial_token_count`` is negative or above ``token_limit``.
+        """
         budget = self._budget(kwargs)
-        bundle = self._session().context(
-            self._query(input), budget_tokens=budget, system=self.system_prompt
-        )
-        return _trim_orphans(from_core_many(bundle.to_messages()))
+        session = self._session()
+        composed: list[Message] = []
+        if budget > 0:
+            bundle = session.context(
+                self._query(input), budget_tokens=budget, system=self.system_prompt
+            )
+            composed = _window(bundle.to_messages())
+        if not any(m.role != "system" for m in composed):
+            composed = session.recent(1)
+        return from_core_many(composed)
 
     async def aget(self, input: str | None = None, **kwargs: Any) -> list[ChatMessage]:
         """Async :meth:`get`."""
         budget = self._budget(kwargs)
-        bundle = await self._asession().context(
-            self._query(input), budget_tokens=budget, system=self.system_prompt
-        )
-        return _trim_orphans(from_core_many(bundle.to_messages()))
+        session = self._asession()
+        composed: list[Message] = []
+        if budget > 0:
+            bundle = await session.context(
+                self._query(input), budget_tokens=budget, system=self.system_prompt
+            )
+            composed = _window(bundle.to_messages())
+        if not any(m.role != "system" for m in composed):
+            composed = await session.recent(1)
+        return from_core_many(composed)
 
     def get_all(self) -> list[ChatMessage]:
         """Every stored message of the session, oldest first."""
