@@ -643,8 +643,8 @@ class Bench:
                 "total_s": sum(turn) / 1e9,
                 "append_p50_us": quantile(sorted(d["append_ns"]), 0.5) / 1000,
                 "context_p50_us": quantile(sorted(d["context_ns"]), 0.5) / 1000,
-                "append_us": [x / 1000 for x in d["append_ns"]],
-                "context_us": [x / 1000 for x in d["context_ns"]],
+                "append_us": [round(x / 1000, 1) for x in d["append_ns"]],
+                "context_us": [round(x / 1000, 1) for x in d["context_ns"]],
                 "last_context": last_ctx.get(system.name, ""),
             }
         return out

@@ -138,18 +138,23 @@ for f in s.facts():
         """\
 bundle = s.context(query="allergy", budget_tokens=600, input="Can we move it to 14:30?")
 for m in bundle.to_messages():
-    print(f"[{m.role}] {m.content[:200]}")
+    print(f"[{m.role}] {m.content[:400]}")
 print()
 print("blocks:", [(b.name, b.tokens) for b in bundle.blocks])
 print(f"sent {bundle.total_tokens} tokens; the whole history is {bundle.full_history_tokens}")"""
     ),
     new_markdown_cell(
-        "## Recall\n\nEverything said before can be found again by meaning and by words, "
-        "with its provenance."
+        "On a conversation this short the composed context can be larger than the history "
+        "(state and facts are added to it); the savings come with length: see "
+        "`04_token_savings.ipynb`."
+    ),
+    new_markdown_cell(
+        "## Recall\n\nEverything said before can be found again by meaning (with the offline "
+        "embedder) and by words (BM25), with its provenance."
     ),
     new_code_cell(
         """\
-for hit in s.recall("which health plan does she have?", k=3):
+for hit in s.recall("Unimed insurance for the cleaning", k=3):
     print(f"{hit.score:.3f} {hit.kind:>8} seqs={hit.seqs} {hit.text[:90]!r}")"""
     ),
     new_code_cell(
@@ -274,7 +279,7 @@ for text in TURNS:
 s = memory.session("clinic-1", "ana", "chat-1")
 if isinstance(model, ScriptedToolModel):
     for m in model.seen[-1]:
-        print(f"[{type(m).__name__}] {m.text[:300]}")
+        print(f"[{type(m).__name__}] {m.text[:700]}")
 else:
     print(s.context(budget_tokens=2000).to_messages())"""
     ),
