@@ -185,7 +185,24 @@ class TieredMemory:
         redaction: A :class:`~langmem_tiered.compliance.RedactionPolicy` (every tenant) or a
             :class:`~langmem_tiered.compliance.PolicySet` (per tenant): where the policy says
             ``storage`` or ``both``, PII in message text is redacted before it is written
-            (counted in :attr:`pii_counts`); the original is not kept.
+            (counted in :attr:`pii_counts`); the original is kept (encrypted) only when the
+            policy's ``keep_original`` says so, which needs ``encryption``. Where it says
+            ``llm`` or ``both``, text is redacted before it reaches a summarizer, fact
+            extractor or embedder that is not one of the package's offline ones.
+        retention: Retention policies applied by :meth:`gc`: a
+            :class:`~langmem_tiered.RetentionPolicy` (for this memory's vertical) or
+            :class:`~langmem_tiered.RetentionRules` (per vertical and tenant); default
+            :data:`~langmem_tiered.compliance.DEFAULT_RETENTION`.
+        encryption: Fernet keys (newest first) or a
+            :class:`~langmem_tiered.compliance.FieldCipher`: message content, summaries,
+            handover summaries and fact values are stored encrypted; the recall index is then
+            built from redacted text. :meth:`rotate_keys` re-encrypts after a new key is put
+            first.
+        row_level_security: Connect in row-level-security mode: policies on every table
+            admit only the current tenant's rows, and every per-tenant statement runs as the
+            schema's tenant role with the tenant set for its transaction (a statement that
+            forgets the tenant sees and writes nothing). Costs a transaction and one more
+            round trip per statement.
     """
 
     def __init__(
@@ -233,6 +250,7 @@ class TieredMemory:
         redaction: PolicySet | RedactionPolicy | None = None,
         retention: RetentionRules | RetentionPolicy | None = None,
         encryption: FieldCipher | Sequence[str] | None = None,
+        row_level_security: bool = False,
     ) -> None:
         if postgres_url is not None and path is not None:
             raise ConfigurationError("give postgres_url or path (embedded server), not both")
@@ -332,6 +350,7 @@ class TieredMemory:
                 raise ConfigurationError("encryption is a FieldCipher or a list of Fernet keys")
             encryption = FieldCipher(list(encryption))
         self._cipher: FieldCipher | None = encryption
+        self.row_level_security = bool(row_level_security)
         if redaction is not None and encryption is None:
             keeping = [redaction.default, *redaction.tenants.values()]
             if any((p.keep_original and p.applies("storage") for p in keeping)):
@@ -410,7 +429,12 @@ class TieredMemory:
             if url is None:
                 assert self.path is not None
                 url = call_sync(start_embedded, self.path)
-            store = PostgresStore(url, schema=self._schema, max_size=self._pool_max_size)
+            store = PostgresStore(
+                url,
+                schema=self._schema,
+                max_size=self._pool_max_size,
+                row_level_security=self.row_level_security,
+            )
             store.cipher = self._cipher
             if self._cipher is not None:
                 store.index_redactor = self._redact_for_index

@@ -56,6 +56,7 @@ RENAMES: dict[str, str] = {
     "__aexit__": "__exit__",
     "aclose": "close",
     "asynccontextmanager": "contextmanager",
+    "AbstractAsyncContextManager": "AbstractContextManager",
     "AsyncIterator": "Iterator",
     "AsyncGenerator": "Generator",
     "AsyncIterable": "Iterable",

@@ -129,7 +129,7 @@ class Admin:
         """The optional columns this schema has, per table (in :data:`q.OPTIONAL_COLUMNS`
         order)."""
         wanted = [c for cols in q.OPTIONAL_COLUMNS.values() for c in cols]
-        rows = store._fetch(q.SQL_COLUMNS, {"columns": wanted})
+        rows = store._fetch(q.SQL_COLUMNS, {"columns": wanted}, all_tenants=True)
         present = {(str(t), str(c)) for t, c in rows}
         return {
             table: [c for c in cols if (table, c) in present]
@@ -138,7 +138,7 @@ class Admin:
 
     def list_tenants(self) -> list[TenantInfo]:
         store = self._store()
-        rows = store._fetch(q.SQL_LIST_TENANTS, None)
+        rows = store._fetch(q.SQL_LIST_TENANTS, None, all_tenants=True)
         return [
             TenantInfo(
                 tenant=r[0],

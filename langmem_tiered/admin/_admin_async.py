@@ -132,7 +132,7 @@ class AsyncAdmin:
         """The optional columns this schema has, per table (in :data:`q.OPTIONAL_COLUMNS`
         order)."""
         wanted = [c for cols in q.OPTIONAL_COLUMNS.values() for c in cols]
-        rows = await store._fetch(q.SQL_COLUMNS, {"columns": wanted})
+        rows = await store._fetch(q.SQL_COLUMNS, {"columns": wanted}, all_tenants=True)
         present = {(str(t), str(c)) for t, c in rows}
         return {
             table: [c for c in cols if (table, c) in present]
@@ -143,7 +143,7 @@ class AsyncAdmin:
 
     async def list_tenants(self) -> list[TenantInfo]:
         store = await self._store()
-        rows = await store._fetch(q.SQL_LIST_TENANTS, None)
+        rows = await store._fetch(q.SQL_LIST_TENANTS, None, all_tenants=True)
         return [
             TenantInfo(
                 tenant=r[0],

@@ -13,14 +13,14 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
 import psycopg
 import psycopg.errors
-from psycopg import pq, sql
+from psycopg import Connection, pq, sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
@@ -234,6 +234,28 @@ def _row_to_summary(row: Sequence[Any], cipher: FieldCipher | None = None) -> Su
     return Summary.model_validate(data)
 
 
+_SQL_SCOPE = "SELECT set_config('role', %s, true), set_config('langmem.tenant', %s, true)"
+
+
+def _tenant_of(params: Any) -> str | None:
+    """The tenant a statement is for: its ``t``/``tenant`` parameter (or the first of a list,
+    as ``append`` passes it); None if it names none."""
+    if isinstance(params, dict):
+        value = params.get("t", params.get("tenant"))
+        return value if isinstance(value, str) else None
+    if isinstance(params, (list, tuple)) and params and isinstance(params[0], str):
+        return params[0]
+    return None
+
+
+def _every_tenant(params: Any) -> bool:
+    """A statement whose tenant parameter is given as None: one over every tenant (backfill,
+    expiry), run by the owner."""
+    if not isinstance(params, dict):
+        return False
+    return any((k in params and params[k] is None for k in ("t", "tenant")))
+
+
 def _key_params(key: SessionKey) -> dict[str, Any]:
     return {"t": key.tenant, "u": key.user, "s": key.session}
 
@@ -280,6 +302,7 @@ class PostgresStore:
         connect_timeout: float = 10.0,
         attempts: int = 3,
         hnsw_ef_search: int = 100,
+        row_level_security: bool = False,
     ) -> None:
         if not isinstance(url, str) or not url:
             raise ConfigurationError("postgres_url must be a non-empty string")
@@ -296,6 +319,11 @@ class PostgresStore:
         self._connect_timeout = connect_timeout
         self._attempts = attempts
         self._vector_dims: set[int] = set()
+        self.row_level_security = bool(row_level_security)
+        """Row-level-security mode: every per-tenant statement runs in a transaction as the
+        schema's tenant role with ``langmem.tenant`` set, so Postgres itself hides and refuses
+        other tenants' rows (see :meth:`enable_row_level_security`)."""
+        self.tenant_role = "lmt_rls_" + self.schema[:54]
         self.cipher: FieldCipher | None = None
         self.index_redactor: Callable[[str, str, Sequence[str]], str] | None = None
         """``(tenant, text, known names) -> text`` applied to recall items of messages,
@@ -324,6 +352,8 @@ class PostgresStore:
             raise StoreUnavailableError(f"cannot connect to Postgres: {exc}") from exc
         try:
             self.migrate()
+            if self.row_level_security:
+                self.enable_row_level_security()
         except BaseException:
             self._pool.close()
             raise
@@ -337,6 +367,58 @@ class PostgresStore:
         integrations that keep tables of their own beside the store's."""
         return self._pool
 
+    @contextmanager
+    def _tx(self, tenant: str | None) -> Iterator[Connection[Any]]:
+        """A connection in a transaction; in row-level-security mode scoped to ``tenant`` (the
+        tenant role, ``langmem.tenant`` set for this transaction only). Without a tenant the
+        scope matches no row: a statement that forgets its tenant sees and writes nothing."""
+        with self._pool.connection() as conn, conn.transaction():
+            if self.row_level_security:
+                conn.execute(_SQL_SCOPE, [self.tenant_role, tenant or ""])
+            yield conn
+
+    def scoped(self, tenant: str | None) -> AbstractContextManager[Connection[Any]]:
+        """A connection in a transaction scoped to ``tenant`` as the store's own statements
+        are in row-level-security mode (for integrations' tables and for checks)."""
+        return self._tx(tenant)
+
+    def enable_row_level_security(self) -> list[str]:
+        """Switch on row-level security for every table of the schema with ``tenant_id``:
+        create the schema's tenant role (no login; granted to the connecting user), grant it
+        the tables, and add one policy per table that admits only rows whose ``tenant_id``
+        equals ``current_setting('langmem.tenant')`` (reads and writes). The owner, which
+        runs migrations and cross-tenant maintenance (backfill, gc, key rotation), is not
+        subject to it. Idempotent; returns the tables covered."""
+        tables = self.tables_with("tenant_id")
+        role = sql.Identifier(self.tenant_role)
+        with _store_errors():
+            with self._pool.connection() as conn, conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", [lock_key(f"rls:{self.schema}")])
+                cur = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [self.tenant_role])
+                if cur.fetchone() is None:
+                    conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(role))
+                conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(role))
+                schema = sql.Identifier(self.schema)
+                for statement in (
+                    "GRANT USAGE ON SCHEMA {schema}, public TO {role}",
+                    "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}",
+                    "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {role}",
+                    "GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {schema} TO {role}",
+                ):
+                    conn.execute(sql.SQL(statement).format(schema=schema, role=role))
+                for table in tables:
+                    name = sql.Identifier(table)
+                    conn.execute(sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(name))
+                    conn.execute(
+                        sql.SQL("DROP POLICY IF EXISTS lmt_tenant_isolation ON {}").format(name)
+                    )
+                    conn.execute(
+                        sql.SQL(
+                            "CREATE POLICY lmt_tenant_isolation ON {} TO {} USING (tenant_id = current_setting('langmem.tenant', true)) WITH CHECK (tenant_id = current_setting('langmem.tenant', true))"
+                        ).format(name, role)
+                    )
+        return tables
+
     def _retrying(self, retry_unique: bool) -> Retrying:
         retryable: tuple[type[BaseException], ...] = (psycopg.OperationalError,)
         if retry_unique:
@@ -349,8 +431,19 @@ class PostgresStore:
         )
 
     def _fetch_once(
-        self, query: str | sql.Composed, params: Any, prepare: bool | None = None
+        self,
+        query: str | sql.Composed,
+        params: Any,
+        prepare: bool | None = None,
+        all_tenants: bool = False,
     ) -> list[tuple[Any, ...]]:
+        if self.row_level_security and (not (all_tenants or _every_tenant(params))):
+            with self._tx(_tenant_of(params)) as conn:
+                cur = conn.execute(query, params, prepare=prepare)
+                result = cur.pgresult
+                if result is None or result.status != pq.ExecStatus.TUPLES_OK:
+                    return []
+                return cur.fetchall()
         with self._pool.connection() as conn:
             cur = conn.execute(query, params, prepare=prepare)
             result = cur.pgresult
@@ -365,6 +458,7 @@ class PostgresStore:
         *,
         retry_unique: bool = False,
         prepare: bool | None = None,
+        all_tenants: bool = False,
     ) -> list[tuple[Any, ...]]:
         """Run one statement and return its rows; retry with backoff if the connection fails.
 
@@ -373,7 +467,7 @@ class PostgresStore:
         ``retry_unique`` also retries a unique violation (two appends racing with one message id).
         """
         try:
-            return self._fetch_once(query, params, prepare)
+            return self._fetch_once(query, params, prepare, all_tenants)
         except psycopg.OperationalError:
             pass
         except psycopg.errors.UniqueViolation as exc:
@@ -384,7 +478,7 @@ class PostgresStore:
         with _store_errors():
             for attempt in self._retrying(retry_unique):
                 with attempt:
-                    return self._fetch_once(query, params, prepare)
+                    return self._fetch_once(query, params, prepare, all_tenants)
         raise AssertionError("unreachable")
 
     def migrate(self) -> list[int]:
@@ -426,7 +520,9 @@ class PostgresStore:
 
     def schema_version(self) -> int:
         """Highest applied migration version (0 when none)."""
-        rows = self._fetch("SELECT coalesce(max(version), 0) FROM lmt_schema_version", None)
+        rows = self._fetch(
+            "SELECT coalesce(max(version), 0) FROM lmt_schema_version", None, all_tenants=True
+        )
         return int(rows[0][0])
 
     def _seal_content(self, content: Any, original: Any = None) -> str:
@@ -588,7 +684,7 @@ class PostgresStore:
         params = _key_params(key)
         params.update(owner=owner, seconds=seconds)
         with _store_errors():
-            with self._pool.connection() as conn:
+            with self._tx(key.tenant) as conn:
                 cur = conn.execute(_SQL_RENEW_LEASE, params)
                 return cur.rowcount == 1
 
@@ -664,7 +760,7 @@ class PostgresStore:
         anything if another process moved it first (so a batch is never applied twice).
         """
         with _store_errors():
-            with self._pool.connection() as conn, conn.transaction():
+            with self._tx(tenant) as conn:
                 if advance is not None:
                     skey, old, new = advance
                     params = _key_params(skey)
@@ -840,7 +936,7 @@ class PostgresStore:
         drafts = self._for_index(tenant, user, drafts)
         params = self._draft_params(tenant, user, drafts)
         with _store_errors():
-            with self._pool.connection() as conn, conn.transaction():
+            with self._tx(tenant) as conn:
                 conn.execute(
                     recall_sql.SQL_DELETE_ITEMS, {"t": tenant, "u": user, "keys": list(source_keys)}
                 )
@@ -906,7 +1002,7 @@ class PostgresStore:
         drafts = self._for_index(tenant, user, drafts)
         params = self._draft_params(tenant, user, drafts)
         with _store_errors():
-            with self._pool.connection() as conn, conn.transaction():
+            with self._tx(tenant) as conn:
                 if advance is not None:
                     skey, old, new = advance
                     moved = _key_params(skey)
@@ -976,7 +1072,9 @@ class PostgresStore:
 
     def register_embedding_model(self, model: str, dim: int) -> list[str]:
         """Record that ``model`` writes vectors here; return the other models that have."""
-        rows = self._fetch(recall_sql.SQL_REGISTER_MODEL, {"model": model, "dim": dim})
+        rows = self._fetch(
+            recall_sql.SQL_REGISTER_MODEL, {"model": model, "dim": dim}, all_tenants=True
+        )
         return [r[0] for r in rows]
 
     def recall_version(self, tenant: str, user: str) -> str:
@@ -1006,8 +1104,10 @@ class PostgresStore:
         """Add many ``(session, operation, calls, input, output, saved)`` rows in one
         transaction, without retrying: increments are not idempotent."""
         with _store_errors():
-            with self._pool.connection() as conn, conn.transaction():
+            with self._tx(None) as conn:
                 for key, operation, calls, inp, out, saved in rows:
+                    if self.row_level_security:
+                        conn.execute(_SQL_SCOPE, [self.tenant_role, key.tenant])
                     params = _key_params(key)
                     params.update(op=operation, calls=calls, input=inp, output=out, saved=saved)
                     conn.execute(_SQL_RECORD_USAGE, params)
@@ -1089,7 +1189,9 @@ class PostgresStore:
 
     def tables_with(self, *columns: str) -> list[str]:
         """Tables of the schema that have every one of ``columns`` (from the catalog)."""
-        rows = self._fetch(compliance_sql.SQL_TABLES_WITH, {"columns": list(columns)})
+        rows = self._fetch(
+            compliance_sql.SQL_TABLES_WITH, {"columns": list(columns)}, all_tenants=True
+        )
         return [str(r[0]) for r in rows]
 
     def user_sessions(self, tenant: str, user: str | None = None) -> list[SessionKey]:
@@ -1116,7 +1218,7 @@ class PostgresStore:
         params = {"tenant": tenant, "user": user}
         counts: dict[str, int] = {}
         with _store_errors():
-            with self._pool.connection() as conn, conn.transaction():
+            with self._tx(tenant) as conn:
                 if by_user:
                     conn.execute(compliance_sql.SQL_USAGE_TO_ERASED, params)
                 for table in compliance_sql.ordered(tables):
@@ -1169,7 +1271,10 @@ class PostgresStore:
         )
 
     def retention_tenants(self) -> list[str]:
-        return [str(r[0]) for r in self._fetch(compliance_sql.SQL_RETENTION_TENANTS, None)]
+        return [
+            str(r[0])
+            for r in self._fetch(compliance_sql.SQL_RETENTION_TENANTS, None, all_tenants=True)
+        ]
 
     def expired_count(
         self, tenant: str, cutoff: datetime, *, skip_anonymized: bool
@@ -1221,7 +1326,7 @@ class PostgresStore:
         nothing changed, if the session changed since ``cutoff`` or is anonymized already."""
         params = _key_params(key)
         with _store_errors():
-            with self._pool.connection() as conn, conn.transaction():
+            with self._tx(key.tenant) as conn:
                 cur = conn.execute(compliance_sql.SQL_LOCK_EXPIRED, {**params, "cutoff": cutoff})
                 if cur.fetchone() is None:
                     return False
@@ -1266,7 +1371,7 @@ class PostgresStore:
             after = ("", "", *([""] if len(keys) == 3 else []), -1)
         params: dict[str, Any] = {f"k{i}": v for i, v in enumerate(after)}
         params["limit"] = limit
-        rows = self._fetch(compliance_sql.sealed_page(table), params)
+        rows = self._fetch(compliance_sql.sealed_page(table), params, all_tenants=True)
         updates: list[dict[str, Any]] = []
         for row in rows:
             new = self._resealed(table, row[width:], row[0], row[1], cipher, encrypt_plaintext)
@@ -1321,13 +1426,15 @@ class PostgresStore:
         """Rows of one of the package's tables (progress totals)."""
         if table not in compliance_sql.SEALED_FIELDS:
             raise ValueError(f"not a sealed table: {table}")
-        rows = self._fetch(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)), None)
+        rows = self._fetch(
+            sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)), None, all_tenants=True
+        )
         return int(rows[0][0])
 
     def reset_recall_index(self) -> None:
         """Drop the recall items of messages, summaries and facts so that they are built
         again (from redacted text when encryption is on): ``backfill`` re-indexes them."""
-        self._fetch(compliance_sql.SQL_RESET_INDEX, None)
+        self._fetch(compliance_sql.SQL_RESET_INDEX, None, all_tenants=True)
 
     def begin_handover(self, key: SessionKey, operator: str) -> tuple[Any, ...] | None:
         """Open a handover from the session's last seq; None if one is open already."""
@@ -1381,7 +1488,7 @@ class PostgresStore:
 
     def ping(self) -> bool:
         try:
-            self._fetch("SELECT 1", None)
+            self._fetch("SELECT 1", None, all_tenants=True)
             return True
         except StoreError:
             return False
