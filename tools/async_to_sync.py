@@ -498,7 +498,9 @@ def _normalize_imports(stmts: list[ast.stmt]) -> list[ast.stmt]:
                 single.names = [alias]
                 run.append(single)
             continue
-        out.extend(sorted(run, key=ast.dump))
+        # two async names can map to one sync name (asynccontextmanager and contextmanager):
+        # the formatter merges the duplicate import, so compare without it
+        out.extend({ast.dump(i): i for i in sorted(run, key=ast.dump)}.values())
         run = []
         if stmt is not None:
             out.append(stmt)

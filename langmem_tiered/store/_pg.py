@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import date, datetime
@@ -148,7 +148,7 @@ WITH gone AS (
 
 
 @contextmanager
-def _store_errors() -> Iterator[None]:
+def _store_errors() -> Generator[None, None, None]:
     """Map driver errors to the package's: a lost connection, or any other Postgres error."""
     try:
         yield

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import replace
 from datetime import date, datetime
@@ -260,7 +260,7 @@ WITH gone AS (
 
 
 @contextmanager
-def _store_errors() -> Iterator[None]:
+def _store_errors() -> Generator[None, None, None]:
     """Map driver errors to the package's: a lost connection, or any other Postgres error."""
     try:
         yield
