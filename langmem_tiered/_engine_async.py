@@ -101,6 +101,7 @@ from .recall.model import RecallHit
 from .store._pg_async import AsyncPostgresStore
 from .store.compliance_sql import SEALED_FIELDS
 from .store.embedded import default_data_path, start_embedded
+from .store.schema import load_migrations
 from .tiers._inprocess_async import AsyncInProcessTier
 from .tiers._redis_async import AsyncRedisTier
 from .tiers.base import (
@@ -724,14 +725,28 @@ class AsyncTieredMemory:
         return usage
 
     async def health(self) -> dict[str, Any]:
-        """Whether Postgres and the hot tier answer, and the schema version."""
+        """Whether Postgres and the hot tier answer; the schema version against the migrations
+        this code ships; pgvector (installed, or available to install); the background workers
+        (jobs pending, errors so far); and the security modes in use."""
         store = await self._ready()
         postgres = await store.ping()
+        version = await store.schema_version() if postgres else None
+        shipped = len(load_migrations())
+        vector = await store.vector_support() if postgres else (False, False)
         return {
             "postgres": postgres,
-            "schema_version": await store.schema_version() if postgres else None,
+            "schema_version": version,
+            "migrations_pending": None if version is None else max(0, shipped - version),
+            "pgvector": vector[0],
+            "pgvector_available": vector[1],
+            "embedder": self._embedder.model_id if self._embedder is not None else None,
             "hot_tier": self._tier.name,
             "hot_tier_ok": await self._tier.ping(),
+            "background_workers": self._workers,
+            "background_pending": len(self._background),
+            "background_errors": self._stats["background_errors"],
+            "encryption": self._cipher is not None,
+            "row_level_security": self.row_level_security,
         }
 
     async def backfill(

@@ -343,7 +343,10 @@ def test_closed_memory_refuses_work(postgres_url: str, schema: str) -> None:
 def test_health_and_schema_table(memory: TieredMemory, postgres_url: str, schema: str) -> None:
     health = memory.health()
     assert health["postgres"] is True and health["hot_tier_ok"] is True
-    assert health["schema_version"] >= 1
+    assert health["schema_version"] >= 7 and health["migrations_pending"] == 0
+    assert health["pgvector_available"] is True  # the embedded server ships pgvector
+    assert health["background_errors"] == 0 and health["background_workers"] >= 1
+    assert health["encryption"] is False and health["row_level_security"] is False
     with psycopg.connect(postgres_url) as conn:
         rows = conn.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", [schema]

@@ -1074,6 +1074,11 @@ class AsyncPostgresStore:
         self._vector_dims.add(dim)
         return True
 
+    async def vector_support(self) -> tuple[bool, bool]:
+        """``(pgvector installed, pgvector available to install)``."""
+        rows = await self._fetch(recall_sql.SQL_VECTOR_SUPPORT, None, all_tenants=True)
+        return bool(rows[0][0]), bool(rows[0][1])
+
     async def build_vector_index(self, dim: int, maintenance_work_mem: str = "1GB") -> bool:
         """Build the HNSW index of dimension ``dim`` with ``CREATE INDEX CONCURRENTLY`` (writes
         go on meanwhile); False if it exists already."""
