@@ -2,8 +2,12 @@
 
 Every command takes its connection from flags or the environment (``LANGMEM_POSTGRES_URL``,
 ``LANGMEM_REDIS_URL``, ``LANGMEM_SCHEMA``; no Postgres URL means the embedded server in
-``--path``), prints JSON with ``--json``, and exits with one of the codes in :data:`EXIT_CODES`.
-Errors go to stderr (as a JSON object with ``--json``).
+``--path``) and the keys of an encrypted store from ``--key`` or ``LANGMEM_ENCRYPTION_KEYS``,
+prints JSON with ``--json``, and exits with one of the codes in :data:`EXIT_CODES`. Errors go
+to stderr (as a JSON object with ``--json``).
+
+The compliance commands: ``gc`` (retention), ``rotate-keys``, ``erase-user``/``erase-tenant``
+(with their proof) and ``audit`` (the audit trail).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import gzip
 import io
 import json
 import logging
+import os
 import statistics
 import sys
 import time
@@ -20,12 +25,14 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from .compliance.records import DEFAULT_RETENTION, RetentionAction, RetentionPolicy
+from .compression import VERTICALS
 from .errors import (
     ConfigurationError,
     InvalidInputError,
@@ -43,8 +50,10 @@ EXIT_NOT_FOUND = 4
 EXIT_FAILED = 5
 EXIT_CODES: dict[int, str] = {
     EXIT_OK: "ok",
-    EXIT_CHECK_FAILED: "a check failed (health, demo)",
-    EXIT_BAD_INPUT: "usage error or bad input (bad id, bad import line, not confirmed)",
+    EXIT_CHECK_FAILED: "a check failed (health, demo, an erasure not verified)",
+    EXIT_BAD_INPUT: (
+        "usage error or bad input (bad id, bad import line, not confirmed, missing or bad keys)"
+    ),
     EXIT_UNAVAILABLE: "Postgres or Redis unavailable",
     EXIT_NOT_FOUND: "no such session",
     EXIT_FAILED: "any other error (store error, migration error, model error)",
@@ -79,6 +88,17 @@ SchemaOption = Annotated[
 TenantOption = Annotated[str, typer.Option("--tenant", "-t", help="The tenant.")]
 UserOption = Annotated[str, typer.Option("--user", "-u", help="The user.")]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+KEYS_ENV = "LANGMEM_ENCRYPTION_KEYS"
+KeyOption = Annotated[
+    Optional[list[str]],  # noqa: UP045
+    typer.Option(
+        "--key",
+        metavar="KEY",
+        show_default=False,
+        help=f"Fernet key of an encrypted store; repeat, newest first (default: {KEYS_ENV}, "
+        "comma-separated, newest first; prefer it, arguments show in process lists).",
+    ),
+]
 
 
 def _exit_code(exc: LangmemError) -> int:
@@ -112,14 +132,27 @@ def _dump(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
+def _keys(keys: list[str] | None) -> list[str] | None:
+    """The encryption keys, newest first: ``--key`` options, else ``LANGMEM_ENCRYPTION_KEYS``."""
+    if keys:
+        return list(keys)
+    found = [k.strip() for k in os.environ.get(KEYS_ENV, "").split(",") if k.strip()]
+    return found or None
+
+
 def _open(
     path: Path | None,
     postgres_url: str | None,
     redis_url: str | None,
     schema: str,
+    keys: list[str] | None = None,
     **options: Any,
 ) -> Any:
     from ._engine import TieredMemory
+
+    keys = _keys(keys)
+    if keys is not None:
+        options["encryption"] = keys
 
     if postgres_url:
         return TieredMemory.connect(
@@ -139,10 +172,11 @@ def _memory(
     redis_url: str | None,
     schema: str,
     as_json: bool,
+    keys: list[str] | None = None,
     **options: Any,
 ) -> Iterator[Any]:
     with _guard(as_json):
-        memory = _open(path, postgres_url, redis_url, schema, **options)
+        memory = _open(path, postgres_url, redis_url, schema, keys, **options)
         try:
             yield memory
         finally:
@@ -213,10 +247,11 @@ def health(
     postgres_url: PostgresOption = None,
     redis_url: RedisOption = None,
     schema: SchemaOption = "langmem",
+    key: KeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Check that Postgres and the hot tier answer and that migrations are applied."""
-    with _memory(path, postgres_url, redis_url, schema, as_json, **_READ_ONLY) as memory:
+    with _memory(path, postgres_url, redis_url, schema, as_json, key, **_READ_ONLY) as memory:
         report = memory.health()
     if as_json:
         typer.echo(_dump(report))
@@ -232,10 +267,11 @@ def stats(
     postgres_url: PostgresOption = None,
     redis_url: RedisOption = None,
     schema: SchemaOption = "langmem",
+    key: KeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """This process's counters (memory.stats()) and what Postgres holds per tenant."""
-    with _memory(path, postgres_url, redis_url, schema, as_json, **_READ_ONLY) as memory:
+    with _memory(path, postgres_url, redis_url, schema, as_json, key, **_READ_ONLY) as memory:
         counters = memory.stats()
         tenants = memory.list_tenants()
         status = memory.health()
@@ -278,6 +314,7 @@ def list_(
     postgres_url: PostgresOption = None,
     redis_url: RedisOption = None,
     schema: SchemaOption = "langmem",
+    key: KeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """List tenants, or (with --tenant) a tenant's users and a page of its sessions."""
@@ -287,7 +324,7 @@ def list_(
         raise _fail("--user needs --tenant", EXIT_BAD_INPUT, as_json)
     after = (after_user, after_session) if after_user is not None else None
     nxt: list[str] | None = None
-    with _memory(path, postgres_url, redis_url, schema, as_json, **_READ_ONLY) as memory:
+    with _memory(path, postgres_url, redis_url, schema, as_json, key, **_READ_ONLY) as memory:
         if tenant is None:
             tenants = [t.model_dump(mode="json") for t in memory.list_tenants()]
             users: list[dict[str, Any]] = []
@@ -353,10 +390,11 @@ def show(
     postgres_url: PostgresOption = None,
     redis_url: RedisOption = None,
     schema: SchemaOption = "langmem",
+    key: KeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show one session: messages, state, latest summary and its user's current facts."""
-    with _memory(path, postgres_url, redis_url, schema, as_json, **_READ_ONLY) as memory:
+    with _memory(path, postgres_url, redis_url, schema, as_json, key, **_READ_ONLY) as memory:
         view = memory.show_session(tenant, user, session, limit=limit)
     if as_json:
         typer.echo(_dump(view.model_dump(mode="json")))
@@ -394,11 +432,12 @@ def export_(
     postgres_url: PostgresOption = None,
     redis_url: RedisOption = None,
     schema: SchemaOption = "langmem",
+    key: KeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Export a tenant, a user or a session to JSON Lines (losslessly: import restores it)."""
     with (
-        _memory(path, postgres_url, redis_url, schema, as_json, **_READ_ONLY) as memory,
+        _memory(path, postgres_url, redis_url, schema, as_json, key, **_READ_ONLY) as memory,
         _progress(as_json) as report,
     ):
         counts = memory.export_jsonl(
@@ -435,11 +474,12 @@ def import_(
     postgres_url: PostgresOption = None,
     redis_url: RedisOption = None,
     schema: SchemaOption = "langmem",
+    key: KeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Import an export file: every line validated first, then one transaction; stored rows
     are kept, so importing twice changes nothing."""
-    with _memory(path, postgres_url, redis_url, schema, as_json) as memory:
+    with _memory(path, postgres_url, redis_url, schema, as_json, key) as memory:
         with _progress(as_json) as report:
             counts: dict[str, Any] = memory.import_jsonl(file, progress=report)
             tenant = _header_tenant(file)
@@ -461,12 +501,13 @@ def clear(
     postgres_url: PostgresOption = None,
     redis_url: RedisOption = None,
     schema: SchemaOption = "langmem",
+    key: KeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Clear one session's messages, summaries and state (hot and warm tiers); seqs continue,
     the session and its user's facts stay."""
     _confirm(f"Clear session {session!r} of user {user!r} in tenant {tenant!r}?", yes, as_json)
-    with _memory(path, postgres_url, redis_url, schema, as_json, **_READ_ONLY) as memory:
+    with _memory(path, postgres_url, redis_url, schema, as_json, key, **_READ_ONLY) as memory:
         removed = memory.session(tenant, user, session).clear()
     if as_json:
         typer.echo(_dump({"messages_removed": removed}))
@@ -484,12 +525,13 @@ def delete(
     postgres_url: PostgresOption = None,
     redis_url: RedisOption = None,
     schema: SchemaOption = "langmem",
+    key: KeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Delete one session whole (row, messages, summaries, handovers, recall items, hot keys);
     its user's facts stay."""
     _confirm(f"Delete session {session!r} of user {user!r} in tenant {tenant!r}?", yes, as_json)
-    with _memory(path, postgres_url, redis_url, schema, as_json, **_READ_ONLY) as memory:
+    with _memory(path, postgres_url, redis_url, schema, as_json, key, **_READ_ONLY) as memory:
         counts = memory.delete_session(tenant, user, session)
     if counts["sessions"] == 0:
         raise _fail(f"no session {session!r} of user {user!r}", EXIT_NOT_FOUND, as_json)
@@ -585,6 +627,7 @@ def bench(
     postgres_url: PostgresOption = None,
     redis_url: RedisOption = None,
     schema: SchemaOption = "langmem",
+    key: KeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Time the hot path (append, recent(20), context) against a raw redis-py GET (with
@@ -592,7 +635,7 @@ def bench(
     session of tenant ``~bench``, deleted afterwards."""
     session_id = "bench-" + uuid.uuid4().hex[:12]
     result: dict[str, Any] = {"runs": n, "ops": {}}
-    with _memory(path, postgres_url, redis_url, schema, as_json, **_READ_ONLY) as memory:
+    with _memory(path, postgres_url, redis_url, schema, as_json, key, **_READ_ONLY) as memory:
         result["hot_tier"] = memory.hot_tier.name
         s = memory.session("~bench", "~bench", session_id)
         try:
@@ -608,15 +651,15 @@ def bench(
         import redis
 
         client = redis.Redis.from_url(redis_url)
-        key = f"lmt-bench:{session_id}"
+        redis_key = f"lmt-bench:{session_id}"
         try:
-            client.set(key, b"x" * 2048)
-            baseline = _timings(lambda: client.get(key), n)
+            client.set(redis_key, b"x" * 2048)
+            baseline = _timings(lambda: client.get(redis_key), n)
         except redis.RedisError as exc:
             raise _fail(f"Redis unavailable: {exc}", EXIT_UNAVAILABLE, as_json) from None
         finally:
             try:
-                client.delete(key)
+                client.delete(redis_key)
             finally:
                 client.close()
     result["redis_get"] = baseline
@@ -647,10 +690,11 @@ def backfill(
         bool, typer.Option(help="Also re-embed items of a previous embedding model.")
     ] = True,
     schema: SchemaOption = "langmem",
+    key: KeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Index for recall (and embed) every message, summary and fact not indexed yet."""
-    with _memory(path, postgres_url, redis_url, schema, as_json) as memory:
+    with _memory(path, postgres_url, redis_url, schema, as_json, key) as memory:
         with _progress(as_json) as report:
             counts = memory.backfill(tenant=tenant, reembed=reembed, progress=report)
         status = memory.recall_status(tenant)
@@ -672,10 +716,11 @@ def recall(
     postgres_url: PostgresOption = None,
     redis_url: RedisOption = None,
     schema: SchemaOption = "langmem",
+    key: KeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Search a user's memory by meaning and words (hybrid recall), best first."""
-    with _memory(path, postgres_url, redis_url, schema, as_json) as memory:
+    with _memory(path, postgres_url, redis_url, schema, as_json, key) as memory:
         hits = memory.user(tenant, user).recall(query, k=k, session=session)
     if as_json:
         rows = [{**h.model_dump(mode="json"), "provenance": h.provenance} for h in hits]
@@ -686,6 +731,253 @@ def recall(
         typer.echo(f"{hit.score:.4f}  {hit.kind:<7} {where}")
         for line in hit.text.splitlines():
             typer.echo(f"    {line}")
+
+
+# -- compliance -----------------------------------------------------------------------------
+
+AuditAction = Literal["erase_user", "erase_tenant", "retention", "rotate_keys"]
+"""The actions of :class:`~langmem_tiered.compliance.AuditEntry` (a test keeps them equal)."""
+
+
+def _policy(vertical: str, days: float | None, action: RetentionAction | None) -> RetentionPolicy:
+    """The vertical's default policy with ``--days`` / ``--action`` put in its place."""
+    base = DEFAULT_RETENTION.get(vertical, DEFAULT_RETENTION["generic"])
+    return RetentionPolicy(
+        days=base.days if days is None else days,
+        action=base.action if action is None else action,
+    )
+
+
+@app.command()
+def gc(
+    tenant: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--tenant", "-t", help="Only this tenant (default: every tenant)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option(help="Count what would be done; change nothing (audited).")
+    ] = False,
+    archive_dir: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(help="Folder of the archives (needed when the policy archives)."),
+    ] = None,
+    vertical: Annotated[
+        str, typer.Option(help=f"The memory's vertical: {', '.join(VERTICALS)}.")
+    ] = "generic",
+    days: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option(help="Keep sessions this many days after their last change."),
+    ] = None,
+    action: Annotated[
+        Optional[RetentionAction],  # noqa: UP045
+        typer.Option(help="What happens to older sessions."),
+    ] = None,
+    yes: YesOption = False,
+    path: PathOption = None,
+    postgres_url: PostgresOption = None,
+    redis_url: RedisOption = None,
+    schema: SchemaOption = "langmem",
+    key: KeyOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Apply retention: delete, anonymize or archive the sessions unchanged for longer than the
+    policy's days. The policy is the vertical's default (see compliance.DEFAULT_RETENTION),
+    with --days and --action overriding its parts."""
+    if vertical not in VERTICALS:
+        raise _fail(f"--vertical must be one of {', '.join(VERTICALS)}", EXIT_BAD_INPUT, as_json)
+    try:
+        policy = _policy(vertical, days, action)
+    except ValueError:
+        raise _fail("--days must be more than 0", EXIT_BAD_INPUT, as_json) from None
+    if policy.action == "archive" and archive_dir is None and not dry_run:
+        raise _fail("the policy archives: give --archive-dir", EXIT_BAD_INPUT, as_json)
+    options: dict[str, Any] = {"vertical": vertical}
+    if days is not None or action is not None:
+        options["retention"] = policy
+    if not dry_run:
+        scope = f"tenant {tenant!r}" if tenant is not None else "every tenant"
+        _confirm(
+            f"{policy.action.capitalize()} the sessions of {scope} unchanged for "
+            f"{policy.days:g} days?",
+            yes,
+            as_json,
+        )
+    with _memory(path, postgres_url, redis_url, schema, as_json, key, **options) as memory:
+        with _progress(as_json) as report:
+            result = memory.gc(
+                tenant=tenant, dry_run=dry_run, archive_dir=archive_dir, progress=report
+            )
+    out = {
+        **result.model_dump(mode="json"),
+        "vertical": vertical,
+        "policy": policy.model_dump(mode="json"),
+    }
+    if as_json:
+        typer.echo(_dump(out))
+        return
+    console = Console(highlight=False, soft_wrap=True)
+    verb = "would be handled (dry run)" if dry_run else "handled"
+    console.print(
+        f"policy: {policy.action} after {policy.days:g} days (vertical {vertical}); "
+        f"request id {out['request_id']}"
+    )
+    table = Table("action", f"sessions {verb}")
+    for name, count in result.sessions.items():
+        table.add_row(name, str(count))
+    console.print(table)
+    console.print(f"messages: {result.messages}  tenants: {result.tenants}")
+    for archive in result.archives:
+        console.print(f"archive: {archive}")
+
+
+@app.command("rotate-keys")
+def rotate_keys(
+    encrypt_plaintext: Annotated[
+        bool,
+        typer.Option(help="Also seal fields stored before encryption was on (and re-index)."),
+    ] = False,
+    batch: Annotated[int, typer.Option(help="Rows per transaction (1..10000).")] = 500,
+    path: PathOption = None,
+    postgres_url: PostgresOption = None,
+    redis_url: RedisOption = None,
+    schema: SchemaOption = "langmem",
+    key: KeyOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Re-encrypt every sealed field with the first (newest) key. Put the new key first, keep
+    the old ones after it, run this, then drop the old keys. Idempotent and resumable."""
+    keys = _keys(key)
+    if keys is None:
+        raise _fail(
+            f"rotate-keys needs encryption keys: --key (repeat, newest first) or {KEYS_ENV}",
+            EXIT_BAD_INPUT,
+            as_json,
+        )
+    with _memory(path, postgres_url, redis_url, schema, as_json, keys) as memory:
+        with _progress(as_json) as report:
+            rewritten = memory.rotate_keys(
+                encrypt_plaintext=encrypt_plaintext, batch=batch, progress=report
+            )
+    out = {
+        "keys": len(keys),
+        "encrypt_plaintext": encrypt_plaintext,
+        "rewritten": rewritten,
+        "total": sum(rewritten.values()),
+    }
+    if as_json:
+        typer.echo(_dump(out))
+        return
+    typer.echo(f"rows rewritten with the newest of {len(keys)} keys:")
+    _print_counts(rewritten)
+    typer.echo(f"total: {out['total']}")
+
+
+def _print_erasure(report: Any, as_json: bool) -> None:
+    """Print an ErasureReport; exit 1 when the erasure is not proven."""
+    if as_json:
+        typer.echo(_dump(report.model_dump(mode="json")))
+    else:
+        console = Console(highlight=False, soft_wrap=True)
+        console.print(f"request id: {report.request_id}  tenant: {report.tenant}")
+        console.print(f"sessions: {report.sessions}  hot keys deleted: {report.hot_keys_deleted}")
+        table = Table("table", "deleted", "left")
+        for name in sorted(set(report.deleted) | set(report.residue)):
+            table.add_row(name, str(report.deleted.get(name, 0)), str(report.residue.get(name, 0)))
+        console.print(table)
+        if report.verified:
+            console.print("verified: nothing left")
+        else:
+            console.print(f"NOT verified: left {_dump(report.residue)}")
+    if not report.verified:
+        raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+@app.command("erase-user")
+def erase_user(
+    tenant: Annotated[str, typer.Argument(help="The tenant.")],
+    user: Annotated[str, typer.Argument(help="The user to erase.")],
+    yes: YesOption = False,
+    path: PathOption = None,
+    postgres_url: PostgresOption = None,
+    redis_url: RedisOption = None,
+    schema: SchemaOption = "langmem",
+    key: KeyOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Erase one user from every table and the hot tier, then prove it (right to erasure).
+    The audit trail keeps the counts and the request id, not the user's id. Exit 1 when
+    something is left (the hot tier unreachable, say): run it again."""
+    _confirm(
+        f"Erase user {user!r} of tenant {tenant!r} everywhere? This cannot be undone.",
+        yes,
+        as_json,
+    )
+    with _memory(path, postgres_url, redis_url, schema, as_json, key, **_READ_ONLY) as memory:
+        report = memory.erase_user(tenant, user)
+    _print_erasure(report, as_json)
+
+
+@app.command("erase-tenant")
+def erase_tenant(
+    tenant: Annotated[str, typer.Argument(help="The tenant to erase.")],
+    yes: YesOption = False,
+    path: PathOption = None,
+    postgres_url: PostgresOption = None,
+    redis_url: RedisOption = None,
+    schema: SchemaOption = "langmem",
+    key: KeyOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Erase a whole tenant from every table (the audit trail excepted) and the hot tier, then
+    prove it. Exit 1 when something is left."""
+    _confirm(f"Erase tenant {tenant!r} with all its users? This cannot be undone.", yes, as_json)
+    with _memory(path, postgres_url, redis_url, schema, as_json, key, **_READ_ONLY) as memory:
+        report = memory.erase_tenant(tenant)
+    _print_erasure(report, as_json)
+
+
+@app.command()
+def audit(
+    tenant: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--tenant", "-t", help="This tenant's trail (default: the store-wide entries)."
+        ),
+    ] = None,
+    action: Annotated[
+        Optional[AuditAction],  # noqa: UP045
+        typer.Option(help="Only this action."),
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Newest N entries (1..10000).")] = 100,
+    path: PathOption = None,
+    postgres_url: PostgresOption = None,
+    redis_url: RedisOption = None,
+    schema: SchemaOption = "langmem",
+    key: KeyOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List the audit trail, newest first: erasures and retention runs of a tenant, or (without
+    --tenant) the store-wide entries such as key rotations."""
+    if not 1 <= limit <= 10_000:
+        raise _fail("--limit must be in 1..10000", EXIT_BAD_INPUT, as_json)
+    with _memory(path, postgres_url, redis_url, schema, as_json, key, **_READ_ONLY) as memory:
+        entries = memory.audit_log(tenant, action=action, limit=limit)
+    rows = [e.model_dump(mode="json") for e in entries]
+    if as_json:
+        typer.echo(_dump({"tenant": tenant, "entries": rows}))
+        return
+    console = Console(highlight=False, soft_wrap=True)
+    for e in entries:
+        finished = f"{e.finished_at:%Y-%m-%d %H:%M:%S}" if e.finished_at else "-"
+        console.print(
+            f"#{e.audit_id} {e.started_at:%Y-%m-%d %H:%M:%S} .. {finished}  {e.action} "
+            f"{e.status}{' (dry run)' if e.dry_run else ''}  request {e.request_id}",
+            markup=False,
+        )
+        for name, value in e.details.items():
+            console.print(f"    {name}: {_dump(value)}", markup=False)
+    if not entries:
+        console.print("no entries")
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
 """The command line against real Postgres (and Redis): backfill and recall, listings, show,
-export/import, clear/delete, migrate, bench; ``--json`` output and exit codes."""
+export/import, clear/delete, migrate, bench, and the compliance commands (gc, rotate-keys,
+erase-user/erase-tenant, audit); ``--json`` output and exit codes."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ import gzip
 import json
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import psycopg
 from typer.testing import CliRunner
 
 from langmem_tiered import TieredMemory
-from langmem_tiered.cli import app
+from langmem_tiered.cli import AuditAction, app
+from langmem_tiered.compliance import AuditEntry, FieldCipher
 
 runner = CliRunner()
 
@@ -233,3 +235,292 @@ def test_bench_times_the_hot_path_against_redis_get(
     for op in report["ops"].values():
         assert op["p99_us"] >= op["p50_us"] > 0 and op["ratio_to_redis_get"] > 0
     assert _json(["list", "-t", "~bench", *args, "--json"])["sessions"] == []  # cleaned up
+
+
+# -- compliance commands -------------------------------------------------------------------
+
+
+def _age(postgres_url: str, schema: str, tenant: str, session: str, days: float) -> None:
+    with psycopg.connect(postgres_url) as conn:
+        conn.execute(
+            f"UPDATE {schema}.lmt_sessions SET updated_at = now() - make_interval(days => %s) "
+            "WHERE tenant_id = %s AND session_id = %s",
+            [days, tenant, session],
+        )
+
+
+def _messages(postgres_url: str, schema: str, tenant: str, user: str | None = None) -> int:
+    where = "tenant_id = %s" + ("" if user is None else " AND user_id = %s")
+    params = [tenant] if user is None else [tenant, user]
+    with psycopg.connect(postgres_url) as conn:
+        row = conn.execute(
+            f"SELECT count(*) FROM {schema}.lmt_messages WHERE {where}", params
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_gc_dry_run_counts_then_the_run_deletes_only_aged_sessions(
+    postgres_url: str, schema: str, tmp_path: Path
+) -> None:
+    _seed(postgres_url, schema)
+    _age(postgres_url, schema, "clinic", "chat-1", 400)
+    _age(postgres_url, schema, "shop", "s", 400)
+    args = ["--postgres-url", postgres_url, "--schema", schema]
+
+    dry = _json(["gc", "--dry-run", "--days", "30", "--action", "delete", *args, "--json"])
+    assert dry["dry_run"] is True and dry["tenants"] == 2
+    assert dry["sessions"] == {"delete": 2, "anonymize": 0, "archive": 0}
+    assert dry["messages"] == 4 and dry["policy"] == {"days": 30.0, "action": "delete"}
+    assert _messages(postgres_url, schema, "clinic") == 4  # a dry run changes nothing
+    # the vertical's default policy (retail: anonymize after 90 days), and --days alone
+    # keeps the vertical's action
+    retail = _json(["gc", "--dry-run", "--vertical", "retail", *args, "--json"])
+    assert retail["policy"] == {"days": 90.0, "action": "anonymize"}
+    assert retail["sessions"]["anonymize"] == 2 and retail["vertical"] == "retail"
+    longer = _json(["gc", "--dry-run", "--days", "500", *args, "--json"])
+    assert longer["policy"] == {"days": 500.0, "action": "delete"}
+    assert longer["tenants"] == 0 and sum(longer["sessions"].values()) == 0
+
+    refused = runner.invoke(app, ["gc", "-t", "clinic", "--days", "30", *args])  # no --yes
+    assert refused.exit_code == 2 and "--yes" in refused.stderr
+    assert _messages(postgres_url, schema, "clinic") == 4
+    done = _json(["gc", "-t", "clinic", "--days", "30", "--yes", *args, "--json"])
+    assert done["dry_run"] is False and done["tenants"] == 1
+    assert done["sessions"]["delete"] == 1 and done["messages"] == 3
+    gone = runner.invoke(app, ["show", "chat-1", "-t", "clinic", "-u", "maria", *args])
+    assert gone.exit_code == 4
+    assert _json(["show", "chat-9", "-t", "clinic", "-u", "joao", *args, "--json"])["messages"]
+    assert _messages(postgres_url, schema, "shop") == 1  # another tenant: not this run
+    again = _json(["gc", "-t", "clinic", "--days", "30", "--yes", *args, "--json"])
+    assert again["tenants"] == 0  # idempotent
+
+    # archive: needs --archive-dir, then writes the session's export and deletes it
+    no_dir = runner.invoke(app, ["gc", "--action", "archive", "--days", "30", "--yes", *args])
+    assert no_dir.exit_code == 2 and "--archive-dir" in no_dir.stderr
+    assert _messages(postgres_url, schema, "shop") == 1
+    archived = runner.invoke(
+        app,
+        ["gc", "--action", "archive", "--days", "30", "--archive-dir", str(tmp_path), *args],
+        input="y\n",
+    )
+    assert archived.exit_code == 0, archived.stderr
+    assert "archive" in archived.stdout and "messages: 1" in archived.stdout
+    (archive,) = list(tmp_path.rglob("*.jsonl.gz"))
+    assert archive.parent.parent == tmp_path and archive.parent.name.startswith("shop")
+    assert str(archive) in archived.stdout
+    assert b'"content":"hi"' in gzip.decompress(archive.read_bytes())
+    assert _messages(postgres_url, schema, "shop") == 0
+
+    trail = _json(["audit", "-t", "clinic", "--action", "retention", *args, "--json"])
+    entries = trail["entries"]
+    assert trail["tenant"] == "clinic"
+    assert [(e["dry_run"], e["status"]) for e in entries][-1] == (True, "done")
+    assert entries[0]["details"]["handled"] == 1 and entries[0]["dry_run"] is False
+    assert entries[0]["request_id"] == done["request_id"]
+    assert "maria" not in json.dumps(entries)
+    text = runner.invoke(app, ["audit", "-t", "clinic", *args])
+    assert text.exit_code == 0 and "retention done (dry run)" in text.stdout
+    assert f"request {done['request_id']}" in text.stdout
+
+
+def test_gc_rejects_bad_options_before_touching_anything(postgres_url: str, schema: str) -> None:
+    _seed(postgres_url, schema)
+    _age(postgres_url, schema, "clinic", "chat-1", 400)
+    args = ["--postgres-url", postgres_url, "--schema", schema, "--yes"]
+    for bad in (
+        ["--vertical", "nope"],
+        ["--days", "0"],
+        ["--days", "-3"],
+        ["--action", "shred"],
+        ["--tenant", "bad\nid", "--days", "30"],
+    ):
+        result = runner.invoke(app, ["gc", *bad, *args, "--json"])
+        assert result.exit_code == 2, (bad, result.stderr)
+    bad_id = runner.invoke(app, ["gc", "-t", "bad\nid", "--days", "30", *args, "--json"])
+    assert json.loads(bad_id.stderr)["type"] == "InvalidIdError"
+    assert _messages(postgres_url, schema, "clinic") == 4
+    assert _json(["audit", "-t", "clinic", "--postgres-url", postgres_url, "--schema", schema,
+                  "--json"])["entries"] == []  # fmt: skip
+
+
+def test_rotate_keys_with_two_keys_then_read_with_only_the_new_one(
+    postgres_url: str, schema: str, tmp_path: Path
+) -> None:
+    old, new = FieldCipher.generate_key(), FieldCipher.generate_key()
+    mem = TieredMemory.connect(
+        postgres_url=postgres_url, schema=schema, encryption=[old], extract_facts=False
+    )
+    try:
+        s = mem.session("clinic", "maria", "chat-1")
+        s.add_messages(
+            [
+                {"role": "user", "content": "Quero marcar ortodontia, CPF 529.982.247-25"},
+                {"role": "assistant", "content": "Claro! Qual dia?"},
+                {"role": "user", "content": "Terça"},
+            ]
+        )
+        mem.user("clinic", "maria").remember("specialty", "ortodontia")
+        assert mem.flush(timeout=60)
+    finally:
+        mem.close()
+    args = ["--postgres-url", postgres_url, "--schema", schema]
+    no_keys = {"LANGMEM_ENCRYPTION_KEYS": None}
+    missing = runner.invoke(app, ["rotate-keys", *args, "--json"], env=no_keys)
+    assert (
+        missing.exit_code == 2 and "LANGMEM_ENCRYPTION_KEYS" in json.loads(missing.stderr)["error"]
+    )
+    bad = runner.invoke(app, ["rotate-keys", "--key", "not-a-key", *args, "--json"], env=no_keys)
+    assert bad.exit_code == 2 and json.loads(bad.stderr)["type"] == "EncryptionKeyError"
+    small = runner.invoke(app, ["rotate-keys", "--key", new, "--batch", "0", *args, "--json"])
+    assert small.exit_code == 2 and json.loads(small.stderr)["type"] == "InvalidInputError"
+
+    rotated = _json(["rotate-keys", "--key", new, "--key", old, "--batch", "2", *args, "--json"])
+    assert rotated["keys"] == 2 and rotated["rewritten"]["lmt_messages"] == 3
+    assert rotated["rewritten"]["lmt_facts"] == 1
+    assert rotated["total"] == sum(rotated["rewritten"].values())
+    # again, keys from the environment (comma-separated, newest first): nothing left to do
+    again = _json(
+        ["rotate-keys", *args, "--json"], env={"LANGMEM_ENCRYPTION_KEYS": f" {new}, {old} "}
+    )
+    assert again["keys"] == 2 and again["total"] == 0
+    text = runner.invoke(app, ["rotate-keys", "--key", new, *args])
+    assert text.exit_code == 0 and "lmt_messages: 0" in text.stdout
+
+    who = ["chat-1", "-t", "clinic", "-u", "maria", *args]
+    view = _json(["show", *who, "--key", new, "--json"], env=no_keys)
+    assert [m["content"] for m in view["messages"]][0].endswith("CPF 529.982.247-25")
+    assert {f["key"]: f["value"] for f in view["facts"]} == {"specialty": "ortodontia"}
+    from_env = _json(["show", *who, "--json"], env={"LANGMEM_ENCRYPTION_KEYS": new})
+    assert from_env["messages"] == view["messages"]
+    out = _json(["export", str(tmp_path / "e.jsonl"), "-t", "clinic", *args, "--json"],
+                env={"LANGMEM_ENCRYPTION_KEYS": new})  # fmt: skip
+    assert out["messages"] == 3
+    # an export of an encrypted store stays encrypted, under the new key
+    lines = [json.loads(line) for line in (tmp_path / "e.jsonl").read_text().splitlines()]
+    tokens = [r["content"]["$enc"] for r in lines if r["type"] == "message"]
+    assert "529.982.247-25" not in json.dumps(lines) and len(tokens) == 3
+    opened = json.loads(FieldCipher([new]).decrypt(tokens[0]))  # sealed as JSON
+    assert opened == "Quero marcar ortodontia, CPF 529.982.247-25"
+    with psycopg.connect(postgres_url) as conn:
+        stored = " ".join(
+            str(r[0]) for r in conn.execute(f"SELECT content::text FROM {schema}.lmt_messages")
+        )
+    assert "529.982.247-25" not in stored and "Terça" not in stored
+    stale = runner.invoke(app, ["show", *who, "--key", old, "--json"], env=no_keys)
+    assert stale.exit_code == 5 and json.loads(stale.stderr)["type"] == "DecryptionError"
+    keyless = runner.invoke(app, ["show", *who, "--json"], env=no_keys)
+    assert keyless.exit_code == 2 and json.loads(keyless.stderr)["type"] == "EncryptionKeyError"
+
+    # key rotations are store-wide entries: audit without --tenant
+    trail = _json(["audit", *args, "--json"])["entries"]
+    assert [e["action"] for e in trail] == ["rotate_keys"] * 3
+    assert trail[-1]["details"]["rewritten"]["lmt_messages"] == 3
+    assert trail[0]["status"] == "done" and trail[0]["details"]["keys"] == 1
+    assert _json(["audit", "-t", "clinic", *args, "--json"])["entries"] == []
+
+
+def test_rotate_keys_encrypt_plaintext_seals_a_plain_store(postgres_url: str, schema: str) -> None:
+    _seed(postgres_url, schema)
+    key = FieldCipher.generate_key()
+    args = ["--postgres-url", postgres_url, "--schema", schema, "--key", key]
+    plain = _json(["rotate-keys", *args, "--json"])
+    assert plain["rewritten"]["lmt_messages"] == 0  # plaintext rows stay without the flag
+    sealed = _json(["rotate-keys", "--encrypt-plaintext", *args, "--json"])
+    assert sealed["encrypt_plaintext"] is True and sealed["rewritten"]["lmt_messages"] == 5
+    with psycopg.connect(postgres_url) as conn:
+        stored = " ".join(
+            str(r[0]) for r in conn.execute(f"SELECT content::text FROM {schema}.lmt_messages")
+        )
+    assert "Ortodontia" not in stored and "lmt1:" in stored
+    view = _json(["show", "chat-1", "-t", "clinic", "-u", "maria", *args, "--json"])
+    assert [m["content"] for m in view["messages"]][-1] == "Ortodontia"
+
+
+def test_erase_user_and_tenant_confirm_report_and_leave_nothing(
+    postgres_url: str, schema: str, redis_url: str
+) -> None:
+    tenant = "clinic-" + uuid.uuid4().hex[:8]  # the CLI's Redis prefix is the shared default
+    mem = TieredMemory.connect(
+        postgres_url=postgres_url, schema=schema, redis_url=redis_url, extract_facts=False
+    )
+    try:
+        for user, session in (("maria", "chat-1"), ("maria", "chat-2"), ("joao", "chat-9")):
+            s = mem.session(tenant, user, session)
+            s.add_messages(
+                [
+                    {"role": "user", "content": f"Sou {user}, quero marcar consulta"},
+                    {"role": "assistant", "content": "Claro!"},
+                ]
+            )
+            s.recent()  # the hot tier holds the window
+        mem.user(tenant, "maria").remember("specialty", "ortodontia")
+        assert mem.flush(timeout=60)
+        assert mem.verify_erased(tenant, "maria")  # something to erase, in both tiers
+        assert "hot_tier" in mem.verify_erased(tenant, "maria")
+    finally:
+        mem.close()
+    args = ["--postgres-url", postgres_url, "--schema", schema, "--redis-url", redis_url]
+
+    refused = runner.invoke(app, ["erase-user", tenant, "maria", *args])
+    assert refused.exit_code == 2 and "--yes" in refused.stderr
+    declined = runner.invoke(app, ["erase-user", tenant, "maria", *args], input="n\n")
+    assert declined.exit_code == 2
+    assert _messages(postgres_url, schema, tenant, "maria") == 4
+    bad = runner.invoke(app, ["erase-user", tenant, "bad\nid", "--yes", *args, "--json"])
+    assert bad.exit_code == 2 and json.loads(bad.stderr)["type"] == "InvalidIdError"
+
+    report = _json(["erase-user", tenant, "maria", "--yes", *args, "--json"])
+    assert report["verified"] is True and report["residue"] == {}
+    assert report["tenant"] == tenant and report["sessions"] == 2
+    assert report["deleted"]["lmt_messages"] == 4 and report["deleted"]["lmt_facts"] == 1
+    assert report["hot_keys_deleted"] > 0 and uuid.UUID(report["request_id"])
+    assert _messages(postgres_url, schema, tenant, "maria") == 0
+    assert _messages(postgres_url, schema, tenant, "joao") == 2
+    mem = TieredMemory.connect(postgres_url=postgres_url, schema=schema, redis_url=redis_url)
+    try:
+        assert mem.verify_erased(tenant, "maria") == {}  # the proof, independently
+        assert mem.verify_erased(tenant, "joao")
+    finally:
+        mem.close()
+    gone = runner.invoke(app, ["show", "chat-1", "-t", tenant, "-u", "maria", *args])
+    assert gone.exit_code == 4
+    trail = _json(["audit", "-t", tenant, "--action", "erase_user", *args, "--json"])["entries"]
+    assert [e["request_id"] for e in trail] == [report["request_id"]]
+    assert trail[0]["status"] == "done" and "maria" not in json.dumps(trail)
+    again = runner.invoke(app, ["erase-user", tenant, "maria", "--yes", *args])
+    assert again.exit_code == 0 and "verified: nothing left" in again.stdout  # idempotent
+
+    whole = runner.invoke(app, ["erase-tenant", tenant, *args], input="y\n")
+    assert whole.exit_code == 0, whole.stderr
+    assert "verified: nothing left" in whole.stdout and "lmt_messages" in whole.stdout
+    assert _messages(postgres_url, schema, tenant) == 0
+    assert _json(["list", "-t", tenant, *args, "--json"])["sessions"] == []
+    actions = [e["action"] for e in _json(["audit", "-t", tenant, *args, "--json"])["entries"]]
+    assert actions == ["erase_tenant", "erase_user", "erase_user"]  # the trail stays
+
+
+def test_erasure_not_proven_exits_1(postgres_url: str, schema: str) -> None:
+    _seed(postgres_url, schema)
+    # a hot tier that does not answer: Postgres is erased, the proof is incomplete
+    down = ["--redis-url", "redis://127.0.0.1:1/0"]
+    args = ["--postgres-url", postgres_url, "--schema", schema, *down, "--yes"]
+    report = _json(["erase-user", "clinic", "maria", *args, "--json"], code=1)
+    assert report["verified"] is False and report["residue"] == {"hot_tier_unreachable": 1}
+    assert _messages(postgres_url, schema, "clinic", "maria") == 0
+    text = runner.invoke(app, ["erase-tenant", "shop", *args])
+    assert text.exit_code == 1 and "NOT verified" in text.stdout
+    entries = _json(["audit", "-t", "clinic", "--postgres-url", postgres_url, "--schema", schema,
+                     "--json"])["entries"]  # fmt: skip
+    assert [(e["action"], e["status"]) for e in entries] == [("erase_user", "failed")]
+
+
+def test_audit_rejects_bad_input(postgres_url: str, schema: str) -> None:
+    args = ["--postgres-url", postgres_url, "--schema", schema]
+    assert runner.invoke(app, ["audit", "--limit", "0", *args]).exit_code == 2
+    assert runner.invoke(app, ["audit", "--limit", "10001", *args]).exit_code == 2
+    assert runner.invoke(app, ["audit", "--action", "bogus", *args]).exit_code == 2
+    bad = runner.invoke(app, ["audit", "-t", "bad\nid", *args, "--json"])
+    assert bad.exit_code == 2 and json.loads(bad.stderr)["type"] == "InvalidIdError"
+    assert _json(["audit", *args, "--json"]) == {"tenant": None, "entries": []}
+    assert set(get_args(AuditAction)) == set(get_args(AuditEntry.model_fields["action"].annotation))
