@@ -1584,6 +1584,8 @@ class TieredMemory:
     ) -> list[AuditEntry]:
         """The tenant's audit trail, newest first (erasures, retention runs); ``None``: the
         entries of the whole store (key rotations)."""
+        if not isinstance(limit, int) or not 1 <= limit <= 10000:
+            raise InvalidInputError("limit must be an int in 1..10000")
         store = self._ready()
         scope = "" if tenant is None else check_id("tenant", tenant)
         rows = store.audit_entries(scope, action, limit)
@@ -1689,7 +1691,8 @@ class TieredMemory:
         A session unchanged for the policy's ``days`` is deleted (every tier), anonymized (its
         messages, summaries, handover summaries and state rewritten with every PII detector
         and the user's known names; kept and marked, so later runs skip it) or archived (its
-        JSONL export written to ``archive_dir/<tenant>/...jsonl.gz``, then deleted). Each
+        JSONL export written to ``archive_dir/<tenant>~<hash>/<user>~<session>~<hash>.jsonl.gz``,
+        then deleted). Each
         session is handled in its own transaction, and only if it has not changed since the
         cut-off, so a run is idempotent and an interrupted run is resumed by running again.
         Each tenant's run is logged in the audit trail (``retention``) with its counts.
