@@ -6,10 +6,22 @@ from .adapters import LlamaIndexTokenizer, llama_index_embedder
 from .blocks import RecallMemoryBlock, SummaryMemoryBlock, TemporalFactsMemoryBlock
 from .chat_store import ARCHIVED_STATE_SLOT, TieredChatStore
 from .memory import TieredMemory
+from .models import (
+    FactOperationOutput,
+    FactOperations,
+    LlamaIndexFactExtractor,
+    LlamaIndexSummarizer,
+    llm_label,
+)
 from .retrievers import TieredFactsRetriever, TieredRecallRetriever
 from .version import __version__
 
 __all__ = [
+    "FactOperationOutput",
+    "FactOperations",
+    "LlamaIndexFactExtractor",
+    "LlamaIndexSummarizer",
+    "llm_label",
     "LlamaIndexTokenizer",
     "llama_index_embedder",
     "TieredFactsRetriever",
