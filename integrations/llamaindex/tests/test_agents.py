@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -109,8 +110,8 @@ async def test_agent_workflow(make_memory: Any, aclients: None) -> None:
 async def _run_child(job: dict[str, Any]) -> dict[str, Any]:
     """Run ``tests._restart_child`` in a new interpreter without blocking this event loop.
 
-    A blocking ``subprocess.run`` here would freeze the parent's loop while one of its
-    background jobs (recall indexing) sits in an open transaction holding the session row; the
+    A blocking ``subprocess.run`` here froze the parent's loop (when the async core memory
+    still lived on the caller's loop) while one of its background jobs (recall indexing) sits in an open transaction holding the session row; the
     child's first append then waits for that row lock forever and the parent waits for the
     child: a deadlock (seen in pg_stat_activity as the parent's connection "idle in
     transaction" and the child's INSERT waiting on a transactionid lock).
@@ -171,6 +172,24 @@ async def test_restart_in_a_new_process(make_memory: Any, aclients: None) -> Non
     composed = [m.content or "" for m in await agent_memory.aget()]
     assert composed[-6:] == result["agent_history"]
     assert [m.content or "" for m in chat_memory.get_all()] == result["chat_history"]
+
+
+def test_asyncio_run_per_call_without_closing(make_memory: Any) -> None:
+    """``asyncio.run(...)`` per call, clients never closed: the async core memory lives on the
+    integration's own loop, so a closing caller loop neither cuts off its pool nor hangs
+    cancelling it (an AsyncTieredMemory bound to the caller's loop hung there)."""
+    memory = make_memory()
+    out = subprocess.run(
+        [sys.executable, "-m", "tests._asyncio_run_child", memory.to_json()],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT,
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [1, 2, 3]
+    assert [m.content for m in memory.get_all()] == ["run 0", "run 1", "run 2"]
 
 
 @pytest.mark.parametrize("runs", [2])

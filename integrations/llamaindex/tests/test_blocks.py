@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from langmem_tiered import AsyncTieredMemory
 from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.memory import Memory
 
@@ -17,13 +16,12 @@ from llama_index.memory.langmem_tiered import (
 )
 
 
-async def _core(fields: dict[str, Any]) -> AsyncTieredMemory:
-    return TieredChatStore(**fields)._async_memory()
+def _session(fields: dict[str, Any], session: str) -> Any:
+    return TieredChatStore(**fields)._async_session(session)
 
 
 async def test_blocks_in_memory(fields: dict[str, Any], aclients: None) -> None:
-    core = await _core(fields)
-    session = core.session(fields["tenant"], fields["user"], "b-1")
+    session = _session(fields, "b-1")
     past = datetime.now(timezone.utc) - timedelta(days=30)
     await session.remember("city", "Porto", valid_at=past)
     await session.remember("city", "Lisbon")
@@ -48,8 +46,7 @@ async def test_blocks_in_memory(fields: dict[str, Any], aclients: None) -> None:
 
 
 async def test_truncation(fields: dict[str, Any], aclients: None) -> None:
-    core = await _core(fields)
-    session = core.session(fields["tenant"], fields["user"], "b-2")
+    session = _session(fields, "b-2")
     for i in range(20):
         await session.remember(f"key_{i}", "value " * 10)
     block = TemporalFactsMemoryBlock(**fields, priority=1)

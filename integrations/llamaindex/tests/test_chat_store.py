@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.memory import Memory
 from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore, MessageStatus
 
-from llama_index.memory.langmem_tiered import TieredChatStore
+from llama_index.memory.langmem_tiered import TieredChatStore, close_clients
 
 from ._helpers import texts
 
@@ -92,3 +93,21 @@ async def test_archive_keeps_the_newest_turn(fields: dict[str, Any], aclients: N
     assert len(moved) == 4
     assert [m.role for m in await store.get_messages("k3")] == ["user", "assistant"]
     assert await store.archive_oldest_messages("k3", 1) == []
+
+
+def test_sync_memory_from_a_worker_thread(fields: dict[str, Any]) -> None:
+    """A sync ``Memory`` used from a thread (what ``stream_chat`` does): each call runs in a
+    fresh event loop (``asyncio_run``); the store's work runs on the integration's loop."""
+    store = TieredChatStore(**fields)
+    memory = Memory.from_defaults(session_id="mem-t", chat_store=store, token_limit=100000)
+
+    def work() -> None:
+        for i in range(6):
+            memory.put(_msg(i))
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive()
+    assert texts(memory.get_all()) == texts([_msg(i) for i in range(6)])
+    close_clients()

@@ -3,10 +3,17 @@
 LlamaIndex re-creates memories from their serialized form (an agent's ``Context`` is rebuilt
 from ``to_dict()`` on every run), so the integration's classes keep only configuration in
 their fields and look their core memory up here: one sync
-:class:`langmem_tiered.TieredMemory` per configuration, and one
-:class:`langmem_tiered.AsyncTieredMemory` per configuration *and event loop* (an async
-connection pool belongs to the loop that opened it; ``llama_index.core.async_utils.asyncio_run``
-may run each call in a fresh loop).
+:class:`langmem_tiered.TieredMemory` and one :class:`langmem_tiered.AsyncTieredMemory` per
+configuration.
+
+The async memories live on one event loop of this module's own (a daemon thread, started on
+first use), and every async call of the integration runs there (:func:`on_runner`,
+:class:`RemoteAsync`), awaited from the caller's loop. The callers' loops come and go:
+``asyncio.run(agent.run(...))`` per request, ``llama_index.core.async_utils.asyncio_run`` in a
+fresh loop per call from a worker thread (a sync ``Memory`` in ``stream_chat``). A connection
+pool and the core's background jobs bound to such a loop would be cut off when it closes (and
+``asyncio.run`` hangs while cancelling a psycopg pool that is still opening connections), or
+frozen while that loop is blocked; on the runner loop they are not.
 
 Objects that are not JSON (a summarizer, a tokenizer, an embedder...) are registered under a
 profile name with :func:`register_profile`; the configuration then names the profile.
@@ -15,29 +22,33 @@ profile name with :func:`register_profile`; the configuration then names the pro
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import threading
-import weakref
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any, TypeVar
 
 from langmem_tiered import AsyncTieredMemory, ConfigurationError, TieredMemory
 
 __all__ = [
+    "RemoteAsync",
     "aclose_clients",
     "async_client",
     "close_clients",
     "config_key",
+    "on_runner",
     "register_profile",
+    "runner_loop",
     "sync_client",
 ]
+
+T = TypeVar("T")
 
 _lock = threading.RLock()
 _profiles: dict[str, dict[str, Any]] = {}
 _sync: dict[str, TieredMemory] = {}
-_async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AsyncTieredMemory]] = (
-    weakref.WeakKeyDictionary()
-)
+_async: dict[str, AsyncTieredMemory] = {}
+_runner: asyncio.AbstractEventLoop | None = None
 
 
 def register_profile(name: str, **options: Any) -> None:
@@ -105,35 +116,98 @@ def sync_client(config: Mapping[str, Any]) -> TieredMemory:
         return memory
 
 
+def runner_loop() -> asyncio.AbstractEventLoop:
+    """The module's event loop (a daemon thread ``langmem-llama-index``, started once)."""
+    global _runner
+    with _lock:
+        if _runner is None or _runner.is_closed():
+            loop = asyncio.new_event_loop()
+            ready = threading.Event()
+
+            def run() -> None:
+                asyncio.set_event_loop(loop)
+                loop.call_soon(ready.set)
+                loop.run_forever()
+
+            threading.Thread(target=run, name="langmem-llama-index", daemon=True).start()
+            ready.wait()
+            _runner = loop
+        return _runner
+
+
+async def on_runner(coro: Coroutine[Any, Any, T]) -> T:
+    """Await ``coro`` on the runner loop (directly when already there)."""
+    loop = runner_loop()
+    try:
+        current = asyncio.get_running_loop()
+    except RuntimeError:
+        current = None
+    if current is loop:
+        return await coro
+    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
+
+
+def run_on_runner(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+    """Run ``coro`` on the runner loop and wait for it from a thread without a running loop."""
+    future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(coro, runner_loop())
+    return future.result(timeout)
+
+
+class RemoteAsync:
+    """Calls the async methods of a core object (``target()``, looked up on the runner loop)
+    there: ``await RemoteAsync(lambda: memory.session(...)).messages()``."""
+
+    def __init__(self, target: Callable[[], Any]) -> None:
+        self._target = target
+
+    def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            async def run() -> Any:
+                return await getattr(self._target(), name)(*args, **kwargs)
+
+            return await on_runner(run())
+
+        return call
+
+
 def async_client(config: Mapping[str, Any]) -> AsyncTieredMemory:
-    """The async core memory for ``config`` in the running event loop."""
-    loop = asyncio.get_running_loop()
+    """The process's async core memory for ``config``; use it on the runner loop only."""
     key = config_key(config)
     with _lock:
-        per_loop = _async.get(loop)
-        if per_loop is None:
-            per_loop = {}
-            _async[loop] = per_loop
-        memory = per_loop.get(key)
+        memory = _async.get(key)
         if memory is None:
             memory = AsyncTieredMemory(**_options(config))
-            per_loop[key] = memory
+            _async[key] = memory
         return memory
 
 
+async def _close_async(memories: list[AsyncTieredMemory]) -> None:
+    for memory in memories:
+        await memory.close()
+
+
 def close_clients() -> None:
-    """Close the sync core memories of this process (they are re-created on next use)."""
+    """Close this process's core memories, waiting for their background work (they are
+    re-created on next use). Call it from code without a running event loop."""
     with _lock:
         memories = list(_sync.values())
         _sync.clear()
+        amemories = list(_async.values())
+        _async.clear()
     for memory in memories:
         memory.close()
+    if amemories:
+        run_on_runner(_close_async(amemories))
 
 
 async def aclose_clients() -> None:
-    """Close the async core memories of the running loop (re-created on next use)."""
-    loop = asyncio.get_running_loop()
+    """Async :func:`close_clients`."""
     with _lock:
-        per_loop = _async.pop(loop, {})
-    for memory in per_loop.values():
-        await memory.close()
+        memories = list(_sync.values())
+        _sync.clear()
+        amemories = list(_async.values())
+        _async.clear()
+    for memory in memories:
+        await asyncio.to_thread(memory.close)
+    if amemories:
+        await on_runner(_close_async(amemories))

@@ -7,14 +7,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from langmem_tiered import (
-    AsyncTieredMemory,
     ConfigurationError,
     LangmemError,
     SessionKey,
     TieredMemory,
 )
 
-from ._clients import async_client, config_key, sync_client
+from ._clients import RemoteAsync, async_client, config_key, sync_client
 
 __all__ = ["TieredConfig"]
 
@@ -78,8 +77,15 @@ class TieredConfig(BaseModel):
     def _sync_memory(self) -> TieredMemory:
         return sync_client(self._core_config())
 
-    def _async_memory(self) -> AsyncTieredMemory:
-        return async_client(self._core_config())
+    def _async_memory(self) -> Any:
+        """The async core memory, its async methods run on the runner loop (see _clients)."""
+        config = self._core_config()
+        return RemoteAsync(lambda: async_client(config))
+
+    def _async_session(self, session: str) -> Any:
+        """An :class:`~langmem_tiered.AsyncSession` whose methods run on the runner loop."""
+        config, tenant, user = self._core_config(), self.tenant, self.user
+        return RemoteAsync(lambda: async_client(config).session(tenant, user, session))
 
     def _check_ids(self, session: str | None = None) -> None:
         SessionKey(self.tenant, self.user, session if session is not None else "check")

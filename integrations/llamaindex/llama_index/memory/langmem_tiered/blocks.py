@@ -17,8 +17,6 @@ from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.memory import BaseMemoryBlock
 from pydantic import Field
 
-from langmem_tiered import AsyncSession
-
 from ._config import TieredConfig
 
 __all__ = ["RecallMemoryBlock", "SummaryMemoryBlock", "TemporalFactsMemoryBlock"]
@@ -29,19 +27,19 @@ class _TieredBlock(TieredConfig, BaseMemoryBlock[str]):
         default=None, description="Session to read (default: the Memory's session_id)."
     )
 
-    def _asession(self, block_kwargs: dict[str, Any]) -> AsyncSession:
+    def _asession(self, block_kwargs: dict[str, Any]) -> Any:
         session = block_kwargs.get("session_id") or self.session
         if not isinstance(session, str):
             session = "default"
         self._check_ids(session)
-        return self._async_memory().session(self.tenant, self.user, session)
+        return self._async_session(session)
 
     async def _aput(self, messages: list[ChatMessage]) -> None:
         return None
 
     async def atruncate(self, content: str, tokens_to_truncate: int) -> str | None:
         """Drop lines from the end until ``tokens_to_truncate`` tokens are gone (None: empty)."""
-        count = self._async_memory().tokenizer.count
+        count = self._sync_memory().tokenizer.count  # same options, same tokenizer
         lines = content.splitlines()
         removed = 0
         while lines and removed < tokens_to_truncate:

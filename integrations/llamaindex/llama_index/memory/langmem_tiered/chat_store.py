@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore, MessageStatus
 from pydantic import PrivateAttr
 
-from langmem_tiered import AsyncSession, InvalidInputError
+from langmem_tiered import InvalidInputError
 
 from ._config import TieredConfig
 from ._convert import from_core_many, to_core_many
@@ -47,9 +48,9 @@ class TieredChatStore(TieredConfig, AsyncDBChatStore):
     def class_name(cls) -> str:
         return "LangmemTieredChatStore"
 
-    def _session(self, key: str) -> AsyncSession:
+    def _session(self, key: str) -> Any:  # an AsyncSession run on the runner loop
         self._check_ids(key)
-        return self._async_memory().session(self.tenant, self.user, key)
+        return self._async_session(key)
 
     def _lock(self, key: str) -> asyncio.Lock:
         lock = self._locks.get(key)

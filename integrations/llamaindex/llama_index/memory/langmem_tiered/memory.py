@@ -10,7 +10,7 @@ from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.memory.types import BaseMemory
 from pydantic import Field
 
-from langmem_tiered import AsyncSession, ConfigurationError, InvalidInputError, Message, Session
+from langmem_tiered import ConfigurationError, InvalidInputError, Message, Session
 
 from ._config import TieredConfig
 from ._convert import from_core_many, to_core, to_core_many
@@ -124,8 +124,8 @@ class TieredMemory(TieredConfig, BaseMemory):
     def _session(self) -> Session:
         return self._sync_memory().session(self.tenant, self.user, self.session)
 
-    def _asession(self) -> AsyncSession:
-        return self._async_memory().session(self.tenant, self.user, self.session)
+    def _asession(self) -> Any:  # an AsyncSession whose methods run on the runner loop
+        return self._async_session(self.session)
 
     def _budget(self, kwargs: dict[str, Any]) -> int:
         initial = kwargs.get("initial_token_count", 0) or 0

@@ -10,7 +10,7 @@ from typing import Any
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from langmem_tiered import AsyncSession, Session
+from langmem_tiered import Session
 
 from ._config import TieredConfig
 
@@ -28,9 +28,8 @@ class _Base(BaseRetriever):
         c = self.config
         return c._sync_memory().session(c.tenant, c.user, self.session)
 
-    def _async(self) -> AsyncSession:
-        c = self.config
-        return c._async_memory().session(c.tenant, c.user, self.session)
+    def _async(self) -> Any:  # an AsyncSession run on the runner loop
+        return self.config._async_session(self.session)
 
 
 def _fact_node(fact: Any) -> NodeWithScore:
