@@ -111,10 +111,11 @@ async def _run_child(job: dict[str, Any]) -> dict[str, Any]:
     """Run ``tests._restart_child`` in a new interpreter without blocking this event loop.
 
     A blocking ``subprocess.run`` here froze the parent's loop (when the async core memory
-    still lived on the caller's loop) while one of its background jobs (recall indexing) sits in an open transaction holding the session row; the
-    child's first append then waits for that row lock forever and the parent waits for the
-    child: a deadlock (seen in pg_stat_activity as the parent's connection "idle in
-    transaction" and the child's INSERT waiting on a transactionid lock).
+    still lived on the caller's loop) while one of its background jobs (recall indexing) sat
+    in an open transaction holding the session row; the child's first append then waited for
+    that row lock forever and the parent waited for the child: a deadlock (pg_stat_activity
+    showed the parent's connection "idle in transaction" and the child's INSERT waiting on a
+    transactionid lock).
     """
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
