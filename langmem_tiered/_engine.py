@@ -1661,7 +1661,6 @@ class TieredMemory:
     def _drop_hot(self, tenant: str, user: str | None, keys: Sequence[SessionKey]) -> int:
         """Delete the hot keys of these sessions and any other key under the user's prefix."""
         dropped = 0
-        seen = set(keys)
         for key in keys:
             n = self._hot(key, "drop", writing=True)
             dropped += 0 if n is _SKIPPED else int(n)
@@ -1671,7 +1670,6 @@ class TieredMemory:
                 dropped += self._tier.delete_keys(stray)
         except TierError:
             pass
-        del seen
         return dropped
 
     def gc(

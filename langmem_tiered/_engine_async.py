@@ -1730,7 +1730,6 @@ class AsyncTieredMemory:
     async def _drop_hot(self, tenant: str, user: str | None, keys: Sequence[SessionKey]) -> int:
         """Delete the hot keys of these sessions and any other key under the user's prefix."""
         dropped = 0
-        seen = set(keys)
         for key in keys:
             n = await self._hot(key, "drop", writing=True)
             dropped += 0 if n is _SKIPPED else int(n)
@@ -1740,7 +1739,6 @@ class AsyncTieredMemory:
                 dropped += await self._tier.delete_keys(stray)
         except TierError:
             pass  # reported by the residue check
-        del seen
         return dropped
 
     # -- compliance: retention --------------------------------------------------------------
